@@ -1,5 +1,7 @@
 /** Shared test utilities: deterministic random data, error metrics, and running the real CLI. */
 import { join } from "node:path";
+import type { Kernels } from "../src/native/index.ts";
+import { rowBytes, type TensorTypeInfo } from "../src/gguf/types.ts";
 
 export const repoRoot = join(import.meta.dir, "..");
 export const sharedDir = join(repoRoot, "..", "shared");
@@ -53,4 +55,29 @@ export function runCli(args: string[], options: { env?: Record<string, string | 
     stderr: "pipe",
   });
   return { exitCode: proc.exitCode ?? -1, stdout: proc.stdout.toString(), stderr: proc.stderr.toString() };
+}
+
+/** Offsets of the f16 scale fields (d, dmin/m) inside each block, for making random blocks valid. */
+const scaleFields: Record<string, number[]> = {
+  Q4_0: [0], Q4_1: [0, 2], Q5_0: [0], Q5_1: [0, 2], Q8_0: [0], IQ4_NL: [0],
+  Q2_K: [80, 82], Q3_K: [108], Q4_K: [0, 2], Q5_K: [0, 2], Q6_K: [208], IQ4_XS: [0], TQ1_0: [52], TQ2_0: [64],
+};
+
+/**
+ * rows × cols weights of any type: simple types are quantized from normal data; for the others random bytes
+ * are valid blocks once their f16 scales are set to modest values.
+ */
+export function randomWeights(kernels: Kernels, type: TensorTypeInfo, rows: number, cols: number, seed: number): Uint8Array {
+  const out = new Uint8Array(rows * rowBytes(type, cols));
+  if (["F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"].includes(type.name)) {
+    kernels.quantizeRows(type, randomNormal(rows * cols, seed), rows, cols, out);
+    return out;
+  }
+  const rand = seededRandom(seed);
+  for (let i = 0; i < out.length; i++) out[i] = Math.floor(rand() * 256);
+  const view = new DataView(out.buffer);
+  for (let blk = 0; blk < out.length / type.blockBytes; blk++) {
+    for (const offset of scaleFields[type.name] ?? []) view.setUint16(blk * type.blockBytes + offset, 0x2000 + Math.floor(rand() * 0x400), true);
+  }
+  return out;
 }

@@ -8,18 +8,27 @@ const runtime = @import("runtime.zig");
 const dot = @import("dot.zig");
 const matmul = @import("matmul.zig");
 const blocks = @import("quants/blocks.zig");
-const q8_0 = @import("quants/q8_0.zig");
+const reference = @import("quants/reference.zig");
+const vec_dot = @import("quants/vec_dot.zig");
+const ops = @import("ops.zig");
+const attention = @import("attention.zig");
+const mapping = @import("mapping.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 1;
+pub const abi_version: u32 = 2;
 
 pub const Status = enum(i32) {
     ok = 0,
     out_of_memory = 1,
     thread_spawn_failed = 2,
     invalid_argument = 3,
+    unsupported_type = 4,
 };
+
+fn status(s: Status) i32 {
+    return @intFromEnum(s);
+}
 
 export fn zinc_abi_version() u32 {
     return abi_version;
@@ -60,33 +69,151 @@ export fn zinc_dot_f32_reference(a: [*]const f32, b: [*]const f32, n: u64) f32 {
     return dot.dotF32Reference(a[0..n], b[0..n]);
 }
 
-export fn zinc_vec_dot_q8_0_q8_0(x: [*]const blocks.BlockQ8_0, y: [*]const blocks.BlockQ8_0, block_count: u64) f32 {
-    return dot.vecDotQ8_0Q8_0(x[0..block_count], y[0..block_count]);
+// ---- any tensor type ------------------------------------------------------------------------------------------
+
+/// Calls `func(comptime t)` for the runtime type id, or reports an unsupported type.
+fn dispatch(type_id: u32, comptime types: []const blocks.TensorType, comptime Func: type, args: anytype) i32 {
+    inline for (types) |t| {
+        if (type_id == @intFromEnum(t)) {
+            @call(.auto, Func.call, .{t} ++ args);
+            return status(.ok);
+        }
+    }
+    return status(.unsupported_type);
 }
 
-export fn zinc_vec_dot_q8_0_q8_0_reference(x: [*]const blocks.BlockQ8_0, y: [*]const blocks.BlockQ8_0, block_count: u64) f32 {
-    return dot.vecDotQ8_0Q8_0Reference(x[0..block_count], y[0..block_count]);
+const activation_types = [_]blocks.TensorType{ .f32, .f16, .bf16, .q8_0, .q8_1, .q8_k };
+const all_types = blocks.weight_types ++ [_]blocks.TensorType{ .q8_1, .q8_k };
+
+export fn zinc_dequantize_row(type_id: u32, src: [*]const u8, dst: [*]f32, n: u64) i32 {
+    return dispatch(type_id, &all_types, struct {
+        fn call(comptime t: blocks.TensorType, s: [*]const u8, d: [*]f32, count: u64) void {
+            const nb = count / blocks.blockValues(t);
+            const x: [*]const blocks.Block(t) = @ptrCast(@alignCast(s));
+            reference.dequantizeRow(t, x[0..nb], d[0..count]);
+        }
+    }, .{ src, dst, n });
 }
 
-export fn zinc_quantize_row_q8_0(x: [*]const f32, y: [*]blocks.BlockQ8_0, n: u64) void {
-    q8_0.quantizeRowQ8_0(x[0..n], y[0 .. n / blocks.qk]);
+/// Quantizes `rows` rows of `cols` f32 values to an activation or simple weight type.
+export fn zinc_quantize_rows(type_id: u32, x: [*]const f32, out: [*]u8, rows: u64, cols: u64) i32 {
+    return dispatch(type_id, &(activation_types ++ [_]blocks.TensorType{ .q4_0, .q4_1, .q5_0, .q5_1 }), struct {
+        fn call(comptime t: blocks.TensorType, src: [*]const f32, dst: [*]u8, r: u64, c: u64) void {
+            matmul.QuantizeRows(t).run(runtime.pool(), src, @ptrCast(@alignCast(dst)), r, c);
+        }
+    }, .{ x, out, rows, cols });
 }
 
-export fn zinc_dequantize_row_q8_0(x: [*]const blocks.BlockQ8_0, y: [*]f32, n: u64) void {
-    q8_0.dequantizeRowQ8_0(x[0 .. n / blocks.qk], y[0..n]);
+/// y[t][r] = dot(weights[r], x_quantized[t]); x must already be in the weight type's activation type.
+export fn zinc_matmul(type_id: u32, weights: [*]const u8, x_quantized: [*]const u8, y: [*]f32, rows: u64, cols: u64, tokens: u64) i32 {
+    return dispatch(type_id, &blocks.weight_types, struct {
+        fn call(comptime t: blocks.TensorType, w: [*]const u8, x: [*]const u8, out: [*]f32, r: u64, c: u64, n: u64) void {
+            matmul.Matmul(t).run(runtime.pool(), @ptrCast(@alignCast(w)), @ptrCast(@alignCast(x)), out, r, c, n);
+        }
+    }, .{ weights, x_quantized, y, rows, cols, tokens });
 }
 
-// ---- matrix × vector ----------------------------------------------------------------------------------------
-
-export fn zinc_matvec_f32(weights: [*]const f32, x: [*]const f32, y: [*]f32, rows: u64, cols: u64) void {
-    matmul.matvecF32(runtime.pool(), weights[0 .. rows * cols], x[0..cols], y[0..rows]);
+/// The scalar reference of one row dot, for tests of the SIMD path through the whole FFI.
+export fn zinc_vec_dot_reference(type_id: u32, weights: [*]const u8, x_quantized: [*]const u8, cols: u64, out: *f32) i32 {
+    return dispatch(type_id, &blocks.weight_types, struct {
+        fn call(comptime t: blocks.TensorType, w: [*]const u8, x: [*]const u8, c: u64, o: *f32) void {
+            const wb: [*]const blocks.Block(t) = @ptrCast(@alignCast(w));
+            const xb: [*]const blocks.Block(blocks.activationType(t)) = @ptrCast(@alignCast(x));
+            o.* = vec_dot.vecDotReference(t, wb[0 .. c / blocks.blockValues(t)], xb[0 .. c / blocks.blockValues(blocks.activationType(t))]);
+        }
+    }, .{ weights, x_quantized, cols, out });
 }
 
-/// `x_scratch` holds cols / 32 Q8_0 blocks: the activation is quantized once here, then shared by all rows.
-export fn zinc_matvec_q8_0(weights: [*]const blocks.BlockQ8_0, x: [*]const f32, x_scratch: [*]blocks.BlockQ8_0, y: [*]f32, rows: u64, cols: u64) void {
-    const nb = cols / blocks.qk;
-    q8_0.quantizeRowQ8_0(x[0..cols], x_scratch[0..nb]);
-    matmul.matvecQ8_0(runtime.pool(), weights[0 .. rows * nb], x_scratch[0..nb], y[0..rows]);
+// ---- ops ------------------------------------------------------------------------------------------------------
+
+export fn zinc_rms_norm(x: [*]const f32, weight: ?[*]const f32, y: [*]f32, rows: u64, n: u64, eps: f32) void {
+    for (0..rows) |r| ops.rmsNorm(x[r * n ..][0..n], if (weight) |w| w[0..n] else null, y[r * n ..][0..n], eps);
+}
+
+export fn zinc_layer_norm(x: [*]const f32, weight: ?[*]const f32, bias: ?[*]const f32, y: [*]f32, rows: u64, n: u64, eps: f32) void {
+    for (0..rows) |r| ops.layerNorm(x[r * n ..][0..n], if (weight) |w| w[0..n] else null, if (bias) |c| c[0..n] else null, y[r * n ..][0..n], eps);
+}
+
+/// Rotates `tokens` rows of `head_count` heads in place; row t is at positions[t].
+export fn zinc_rope(x: [*]f32, tokens: u64, head_count: u64, head_dim: u64, positions: [*]const i32, params: *const ops.RopeParams, freq_factors: ?[*]const f32) i32 {
+    if (params.n_rot > head_dim or params.n_rot % 2 != 0 or params.n_rot > attention.max_head_dim) return status(.invalid_argument);
+    var cache: [attention.max_head_dim]f32 = undefined;
+    for (0..tokens) |t| {
+        ops.ropeCache(params.*, positions[t], if (freq_factors) |f| f[0 .. params.n_rot / 2] else null, cache[0..params.n_rot]);
+        ops.ropeHeads(x[t * head_count * head_dim ..][0 .. head_count * head_dim], head_count, head_dim, params.*, cache[0..params.n_rot]);
+    }
+    return status(.ok);
+}
+
+export fn zinc_swiglu(gate: [*]const f32, up: [*]const f32, y: [*]f32, n: u64) void {
+    ops.swiglu(gate[0..n], up[0..n], y[0..n]);
+}
+
+export fn zinc_geglu(gate: [*]const f32, up: [*]const f32, y: [*]f32, n: u64) void {
+    ops.geglu(gate[0..n], up[0..n], y[0..n]);
+}
+
+export fn zinc_gelu(x: [*]const f32, y: [*]f32, n: u64) void {
+    for (x[0..n], y[0..n]) |v, *o| o.* = ops.gelu(v);
+}
+
+export fn zinc_add(a: [*]const f32, c: [*]const f32, y: [*]f32, n: u64) void {
+    ops.add(a[0..n], c[0..n], y[0..n]);
+}
+
+export fn zinc_mul(a: [*]const f32, c: [*]const f32, y: [*]f32, n: u64) void {
+    ops.mul(a[0..n], c[0..n], y[0..n]);
+}
+
+export fn zinc_scale(x: [*]f32, s: f32, n: u64) void {
+    ops.scale(x[0..n], s);
+}
+
+export fn zinc_softcap(x: [*]f32, cap: f32, n: u64) void {
+    ops.softcap(x[0..n], cap);
+}
+
+export fn zinc_softmax(x: [*]f32, rows: u64, n: u64) void {
+    for (0..rows) |r| ops.softmaxInPlace(x[r * n ..][0..n]);
+}
+
+export fn zinc_f32_to_f16(x: [*]const f32, y: [*]f16, n: u64) void {
+    for (x[0..n], y[0..n]) |v, *o| o.* = @floatCast(v);
+}
+
+export fn zinc_attention(params: *const attention.AttentionParams, q: [*]const f32, positions: [*]const i32, k_cache: [*]const f16, v_cache: [*]const f16, out: [*]f32) i32 {
+    const p = params.*;
+    if (p.head_dim == 0 or p.head_dim > attention.max_head_dim or p.kv_head_count == 0 or p.head_count % p.kv_head_count != 0) {
+        return status(.invalid_argument);
+    }
+    const att = attention.Attention{ .params = p, .q = q, .positions = positions, .k_cache = k_cache, .v_cache = v_cache, .out = out };
+    att.run(runtime.pool());
+    return status(.ok);
+}
+
+// ---- file mapping ---------------------------------------------------------------------------------------------
+
+/// Maps a whole file read-only. Returns its address (0 on failure, with errno in `err`) and size in `size`.
+export fn zinc_map_file(path: [*:0]const u8, size: *u64, err: *i32) usize {
+    const m = mapping.mapFile(path) catch |e| {
+        err.* = mapping.errnoOf(e);
+        return 0;
+    };
+    size.* = m.len;
+    return @intFromPtr(m.ptr);
+}
+
+export fn zinc_unmap(address: usize, size: u64) void {
+    mapping.unmap(address, size);
+}
+
+export fn zinc_madvise(address: usize, size: u64, advice: u32) i32 {
+    return mapping.advise(address, size, advice);
+}
+
+/// Bytes of [address, address + size) resident in RAM, measured with mincore; -1 on error.
+export fn zinc_resident_bytes(address: usize, size: u64) i64 {
+    return mapping.residentBytes(address, size);
 }
 
 test {
@@ -95,5 +222,9 @@ test {
     _ = @import("threadpool.zig");
     _ = @import("dot.zig");
     _ = @import("matmul.zig");
-    _ = @import("quants/q8_0.zig");
+    _ = @import("quants/reference.zig");
+    _ = @import("quants/vec_dot.zig");
+    _ = @import("ops.zig");
+    _ = @import("attention.zig");
+    _ = @import("mapping.zig");
 }

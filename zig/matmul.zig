@@ -1,60 +1,123 @@
-//! Matrix × vector products split across the thread pool by rows. Weights are row-major as GGUF stores them:
-//! `rows` rows of `cols` values each, i.e. ggml's ne0 = cols, ne1 = rows.
+//! Matrix products split across the thread pool. Weights are row-major as GGUF stores them: `rows` rows of
+//! `cols` values (ggml's ne0 = cols, ne1 = rows), in any supported type. Activations arrive already quantized
+//! to the weight type's activation type (blocks.activationType), one row per token.
+//!
+//! y[t][r] = dot(weights[r], x[t]) for `tokens` tokens. Each thread owns a contiguous range of weight rows and
+//! walks the tokens in tiles, so a weight row is read from memory once per tile of tokens, not once per token.
 const std = @import("std");
-const dot = @import("dot.zig");
-const blocks = @import("quants/blocks.zig");
+const b = @import("quants/blocks.zig");
+const vec_dot = @import("quants/vec_dot.zig");
 const threadpool = @import("threadpool.zig");
-const BlockQ8_0 = blocks.BlockQ8_0;
 
-pub const MatvecF32 = struct {
-    weights: []const f32, // [rows][cols]
-    x: []const f32, // [cols]
-    y: []f32, // [rows]
-    cols: usize,
+/// Tokens per tile: 8 activation rows of a few KB each stay in L1/L2 beside the weight rows being reused.
+const token_tile = 8;
 
-    pub fn work(self: *const MatvecF32, index: usize, count: usize) void {
-        const r = threadpool.splitRange(self.y.len, index, count);
-        for (r.start..r.end) |row| self.y[row] = dot.dotF32(self.weights[row * self.cols ..][0..self.cols], self.x);
-    }
-};
+pub fn Matmul(comptime t: b.TensorType) type {
+    const W = b.Block(t);
+    const A = b.Block(b.activationType(t));
+    return struct {
+        weights: [*]const W,
+        x: [*]const A,
+        y: [*]f32,
+        rows: usize,
+        cols: usize,
+        tokens: usize,
 
-pub fn matvecF32(pool: *threadpool.Pool, weights: []const f32, x: []const f32, y: []f32) void {
-    std.debug.assert(weights.len == x.len * y.len);
-    const ctx = MatvecF32{ .weights = weights, .x = x, .y = y, .cols = x.len };
-    pool.parallel(MatvecF32, &ctx, MatvecF32.work);
+        const Self = @This();
+
+        fn work(self: *const Self, index: usize, count: usize) void {
+            const w_blocks = self.cols / b.blockValues(t);
+            const a_blocks = self.cols / b.blockValues(b.activationType(t));
+            // Split rows in chunks of 4 so that neighbouring threads do not share output cache lines.
+            const chunks = (self.rows + 3) / 4;
+            const r = threadpool.splitRange(chunks, index, count);
+            const row_start = r.start * 4;
+            const row_end = @min(self.rows, r.end * 4);
+            var t0: usize = 0;
+            while (t0 < self.tokens) : (t0 += token_tile) {
+                const t1 = @min(self.tokens, t0 + token_tile);
+                for (row_start..row_end) |row| {
+                    const w = self.weights[row * w_blocks ..][0..w_blocks];
+                    for (t0..t1) |tok| {
+                        const a = self.x[tok * a_blocks ..][0..a_blocks];
+                        self.y[tok * self.rows + row] = vec_dot.vecDot(t, w, a);
+                    }
+                }
+            }
+        }
+
+        pub fn run(pool: *threadpool.Pool, weights: [*]const W, x: [*]const A, y: [*]f32, rows: usize, cols: usize, tokens: usize) void {
+            const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens };
+            pool.parallel(Self, &ctx, work);
+        }
+    };
 }
 
-pub const MatvecQ8_0 = struct {
-    weights: []const BlockQ8_0, // [rows][cols / 32]
-    x: []const BlockQ8_0, // [cols / 32], the activation quantized once per call
-    y: []f32, // [rows]
+/// Quantizes `rows` activation rows of `cols` values to type t, in parallel over rows.
+pub fn QuantizeRows(comptime t: b.TensorType) type {
+    const A = b.Block(t);
+    return struct {
+        x: [*]const f32,
+        out: [*]A,
+        rows: usize,
+        cols: usize,
 
-    pub fn work(self: *const MatvecQ8_0, index: usize, count: usize) void {
-        const r = threadpool.splitRange(self.y.len, index, count);
-        const nb = self.x.len;
-        for (r.start..r.end) |row| self.y[row] = dot.vecDotQ8_0Q8_0(self.weights[row * nb ..][0..nb], self.x);
-    }
-};
+        const Self = @This();
+        const reference = @import("quants/reference.zig");
 
-pub fn matvecQ8_0(pool: *threadpool.Pool, weights: []const BlockQ8_0, x: []const BlockQ8_0, y: []f32) void {
-    std.debug.assert(weights.len == x.len * y.len);
-    const ctx = MatvecQ8_0{ .weights = weights, .x = x, .y = y };
-    pool.parallel(MatvecQ8_0, &ctx, MatvecQ8_0.work);
+        fn work(self: *const Self, index: usize, count: usize) void {
+            const per_row = self.cols / b.blockValues(t);
+            const r = threadpool.splitRange(self.rows, index, count);
+            for (r.start..r.end) |row| {
+                reference.quantizeRow(t, self.x[row * self.cols ..][0..self.cols], self.out[row * per_row ..][0..per_row]);
+            }
+        }
+
+        pub fn run(pool: *threadpool.Pool, x: [*]const f32, out: [*]A, rows: usize, cols: usize) void {
+            const ctx = Self{ .x = x, .out = out, .rows = rows, .cols = cols };
+            if (rows == 1) return work(&ctx, 0, 1);
+            pool.parallel(Self, &ctx, work);
+        }
+    };
 }
 
-test "matvecF32 on the pool equals row-by-row reference dots" {
+test "Matmul over several tokens equals per-row reference dots for every weight type" {
     var pool: threadpool.Pool = undefined;
     try pool.init(std.testing.allocator, 2);
     defer pool.deinit();
-    var prng = std.Random.DefaultPrng.init(3);
+    var prng = std.Random.DefaultPrng.init(77);
     const rand = prng.random();
     const rows = 13;
-    const cols = 67;
-    var w: [rows * cols]f32 = undefined;
-    var x: [cols]f32 = undefined;
-    for (&w) |*v| v.* = rand.floatNorm(f32);
-    for (&x) |*v| v.* = rand.floatNorm(f32);
-    var y: [rows]f32 = undefined;
-    matvecF32(&pool, &w, &x, &y);
-    for (0..rows) |r| try std.testing.expectApproxEqAbs(dot.dotF32Reference(w[r * cols ..][0..cols], &x), y[r], 1e-4);
+    const cols = b.qk_k * 2;
+    const tokens = 11;
+    inline for ([_]b.TensorType{ .q4_0, .q8_0, .q4_k, .q6_k, .f32 }) |t| {
+        const W = b.Block(t);
+        const at = comptime b.activationType(t);
+        const A = b.Block(at);
+        const wpr = comptime cols / b.blockValues(t);
+        const apr = comptime cols / b.blockValues(at);
+        var weights: [rows * wpr]W = undefined;
+        var wf: [rows * cols]f32 = undefined;
+        for (&wf) |*v| v.* = rand.floatNorm(f32);
+        if (t == .q4_k or t == .q6_k) {
+            // No reference quantizer for K types here: random bytes with sane scales are valid blocks.
+            rand.bytes(std.mem.sliceAsBytes(&weights));
+            for (&weights) |*blk| {
+                blk.d = 0.01;
+                if (@hasField(W, "dmin")) blk.dmin = 0.001;
+            }
+        } else {
+            for (0..rows) |r| @import("quants/reference.zig").quantizeRow(t, wf[r * cols ..][0..cols], weights[r * wpr ..][0..wpr]);
+        }
+        var xf: [tokens * cols]f32 = undefined;
+        for (&xf) |*v| v.* = rand.floatNorm(f32);
+        var xa: [tokens * apr]A = undefined;
+        QuantizeRows(at).run(&pool, &xf, &xa, tokens, cols);
+        var y: [tokens * rows]f32 = undefined;
+        Matmul(t).run(&pool, &weights, &xa, &y, rows, cols, tokens);
+        for (0..tokens) |tok| for (0..rows) |r| {
+            const want = vec_dot.vecDotReference(t, weights[r * wpr ..][0..wpr], xa[tok * apr ..][0..apr]);
+            try std.testing.expectApproxEqRel(want, y[tok * rows + r], 1e-5);
+        };
+    }
 }

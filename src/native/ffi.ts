@@ -21,17 +21,34 @@ const symbolTable = {
 
   zinc_dot_f32: { args: [ptr, ptr, u64], returns: f32 },
   zinc_dot_f32_reference: { args: [ptr, ptr, u64], returns: f32 },
-  zinc_vec_dot_q8_0_q8_0: { args: [ptr, ptr, u64], returns: f32 },
-  zinc_vec_dot_q8_0_q8_0_reference: { args: [ptr, ptr, u64], returns: f32 },
-  zinc_quantize_row_q8_0: { args: [ptr, ptr, u64], returns: FFIType.void },
-  zinc_dequantize_row_q8_0: { args: [ptr, ptr, u64], returns: FFIType.void },
 
-  zinc_matvec_f32: { args: [ptr, ptr, ptr, u64, u64], returns: FFIType.void },
-  zinc_matvec_q8_0: { args: [ptr, ptr, ptr, ptr, u64, u64], returns: FFIType.void },
+  zinc_dequantize_row: { args: [u32, ptr, ptr, u64], returns: i32 },
+  zinc_quantize_rows: { args: [u32, ptr, ptr, u64, u64], returns: i32 },
+  zinc_matmul: { args: [u32, ptr, ptr, ptr, u64, u64, u64], returns: i32 },
+  zinc_vec_dot_reference: { args: [u32, ptr, ptr, u64, ptr], returns: i32 },
+
+  zinc_rms_norm: { args: [ptr, ptr, ptr, u64, u64, f32], returns: FFIType.void },
+  zinc_layer_norm: { args: [ptr, ptr, ptr, ptr, u64, u64, f32], returns: FFIType.void },
+  zinc_rope: { args: [ptr, u64, u64, u64, ptr, ptr, ptr], returns: i32 },
+  zinc_swiglu: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
+  zinc_geglu: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
+  zinc_gelu: { args: [ptr, ptr, u64], returns: FFIType.void },
+  zinc_add: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
+  zinc_mul: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
+  zinc_scale: { args: [ptr, f32, u64], returns: FFIType.void },
+  zinc_softcap: { args: [ptr, f32, u64], returns: FFIType.void },
+  zinc_softmax: { args: [ptr, u64, u64], returns: FFIType.void },
+  zinc_f32_to_f16: { args: [ptr, ptr, u64], returns: FFIType.void },
+  zinc_attention: { args: [ptr, ptr, ptr, ptr, ptr, ptr], returns: i32 },
+
+  zinc_map_file: { args: [ptr, ptr, ptr], returns: FFIType.u64_fast },
+  zinc_unmap: { args: [u64, u64], returns: FFIType.void },
+  zinc_madvise: { args: [u64, u64, u32], returns: i32 },
+  zinc_resident_bytes: { args: [u64, u64], returns: FFIType.i64_fast },
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 1;
+export const expectedAbiVersion = 2;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 
@@ -85,4 +102,12 @@ function traced(symbols: NativeSymbols): NativeSymbols {
 /** A view of native memory (an mmapped file, a native buffer) as bytes, without copying. */
 export function viewNativeMemory(address: number, byteLength: number): Uint8Array {
   return new Uint8Array(toArrayBuffer(address as Pointer, 0, byteLength));
+}
+
+/** What a kernel argument of pointer type accepts: a native address or a typed array (passed by pointer). */
+export type NativeBuffer = Pointer | Uint8Array | Float32Array | Uint16Array | Int32Array;
+
+/** Marks a number as a native address (an offset into a mapping the caller has bounds-checked). */
+export function nativeAddress(address: number): Pointer {
+  return address as Pointer;
 }

@@ -6,7 +6,8 @@
 import { arch } from "node:process";
 import { ZincError } from "../errors.ts";
 import { decodeFeatures, physicalCoreCount, type Feature } from "./cpu.ts";
-import { openLibrary, type NativeLibrary, type NativeSymbols } from "./ffi.ts";
+import { openLibrary, type NativeBuffer, type NativeLibrary, type NativeSymbols } from "./ffi.ts";
+import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
 import { isVariantName, missingFeatures, scoreVariant, variants, type VariantName } from "./variants.ts";
 
 export type { VariantName } from "./variants.ts";
@@ -77,38 +78,77 @@ export function parseThreadCount(text: string, source: string): number {
   return n;
 }
 
+export type { NativeBuffer } from "./ffi.ts";
+export { nativeAddress } from "./ffi.ts";
+
+export interface RopeParams {
+  nRot: number;
+  neox: boolean;
+  freqBase: number;
+  freqScale: number;
+  extFactor: number;
+  attnFactor: number;
+  corrLow: number;
+  corrHigh: number;
+}
+
+export interface AttentionParams {
+  tokens: number;
+  headCount: number;
+  kvHeadCount: number;
+  headDim: number;
+  kvLength: number;
+  window: number;
+  scale: number;
+  softcap: number;
+}
+
+export const maxHeadDim = 512;
+
 export interface Kernels {
   variant: VariantName;
   threads: number;
   libraryPath: string;
-  /** The raw symbol table, for the modules that own a native data structure (model, KV cache). */
+  /** The raw symbol table, for modules that own a native data structure. */
   native: NativeSymbols;
 
   dotF32(a: Float32Array, b: Float32Array): number;
   dotF32Reference(a: Float32Array, b: Float32Array): number;
-  /** x and y are packed Q8_0 blocks (34 bytes per 32 values). */
-  vecDotQ8_0Q8_0(x: Uint8Array, y: Uint8Array): number;
-  vecDotQ8_0Q8_0Reference(x: Uint8Array, y: Uint8Array): number;
-  quantizeRowQ8_0(x: Float32Array): Uint8Array;
-  dequantizeRowQ8_0(blocks: Uint8Array, n: number): Float32Array;
-  /** y[rows] = W[rows × cols] · x[cols] on the thread pool. */
-  matvecF32(weights: Float32Array, x: Float32Array, y: Float32Array): void;
-  /** `scratch` must hold cols / 32 Q8_0 blocks. */
-  matvecQ8_0(weights: Uint8Array, x: Float32Array, scratch: Uint8Array, y: Float32Array): void;
+  /** Dequantizes n values of `type` starting at `src` (a whole number of blocks) into `out`. */
+  dequantizeRow(type: TensorTypeInfo, src: NativeBuffer, srcBytes: number, out: Float32Array): void;
+  /** Quantizes rows × cols f32 values to `type` (an activation type or a simple weight type). */
+  quantizeRows(type: TensorTypeInfo, x: Float32Array, rows: number, cols: number, out: Uint8Array): void;
+  /** y[t][r] = W[r] · x[t]; `xQuantized` holds `tokens` rows of the weight type's activation type. */
+  matmul(type: TensorTypeInfo, weights: NativeBuffer, weightBytes: number, xQuantized: Uint8Array, y: Float32Array, rows: number, cols: number, tokens: number): void;
+  vecDotReference(type: TensorTypeInfo, weights: NativeBuffer, xQuantized: Uint8Array, cols: number): number;
+
+  rmsNorm(x: Float32Array, weight: Float32Array | null, out: Float32Array, rows: number, n: number, eps: number): void;
+  layerNorm(x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, out: Float32Array, rows: number, n: number, eps: number): void;
+  rope(x: Float32Array, tokens: number, heads: number, headDim: number, positions: Int32Array, params: RopeParams, freqFactors: Float32Array | null): void;
+  swiglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
+  geglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
+  gelu(x: Float32Array, out: Float32Array, n: number): void;
+  add(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  mul(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  scale(x: Float32Array, s: number, n: number): void;
+  softcap(x: Float32Array, cap: number, n: number): void;
+  softmax(x: Float32Array, rows: number, n: number): void;
+  f32ToF16(x: Float32Array, out: Uint16Array, n: number): void;
+  attention(params: AttentionParams, q: Float32Array, positions: Int32Array, kCache: Uint16Array, vCache: Uint16Array, out: Float32Array): void;
   close(): void;
 }
-
-export const q8_0BlockBytes = 34;
-export const q8_0BlockValues = 32;
 
 function check(condition: boolean, what: string): void {
   // A bad length here would make Zig read or write past a buffer: refuse before the pointer crosses.
   if (!condition) throw new ZincError(`kernel argument check failed: ${what}`);
 }
 
-function q8_0Blocks(values: number, what: string): number {
-  check(values % q8_0BlockValues === 0, `${what}: ${values} values is not a multiple of ${q8_0BlockValues}`);
-  return values / q8_0BlockValues;
+function fits(buffer: NativeBuffer, bytes: number): boolean {
+  return typeof buffer === "number" ? buffer !== 0 : (buffer as ArrayBufferView).byteLength >= bytes;
+}
+
+function wholeBlocks(type: TensorTypeInfo, values: number, what: string): void {
+  check(Number.isInteger(values) && values >= 0 && values % type.blockValues === 0, `${what}: ${values} values is not a whole number of ${type.name} blocks (${type.blockValues})`);
 }
 
 const loaded = new Map<VariantName, Kernels>();
@@ -135,8 +175,20 @@ function setThreads(native: NativeSymbols, threads: number): void {
   if (status !== 0) throw new ZincError(`could not start ${threads} kernel threads (status ${status})`, "try fewer with --threads");
 }
 
+function statusCheck(status: number, what: string): void {
+  if (status === 4) throw new ZincError(`${what}: tensor type not supported by the kernels`);
+  if (status !== 0) throw new ZincError(`${what}: kernel returned status ${status}`);
+}
+
 function bind(variant: VariantName, threads: number, library: NativeLibrary): Kernels {
   const n = library.symbols;
+  const ropeBuffer = new ArrayBuffer(32);
+  const ropeU32 = new Uint32Array(ropeBuffer);
+  const ropeF32 = new Float32Array(ropeBuffer);
+  const attentionBuffer = new ArrayBuffer(32);
+  const attentionU32 = new Uint32Array(attentionBuffer);
+  const attentionF32 = new Float32Array(attentionBuffer);
+  const dotOut = new Float32Array(1);
   return {
     variant,
     threads,
@@ -150,34 +202,108 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(a.length === b.length, `dotF32Reference lengths ${a.length} != ${b.length}`);
       return n.zinc_dot_f32_reference(a, b, a.length);
     },
-    vecDotQ8_0Q8_0(x, y) {
-      check(x.length === y.length && x.length % q8_0BlockBytes === 0, "vecDotQ8_0Q8_0 needs equal whole Q8_0 blocks");
-      return n.zinc_vec_dot_q8_0_q8_0(x, y, x.length / q8_0BlockBytes);
+    dequantizeRow(type, src, srcBytes, out) {
+      wholeBlocks(type, out.length, "dequantizeRow");
+      check(srcBytes >= rowBytes(type, out.length) && fits(src, rowBytes(type, out.length)), "dequantizeRow source too small");
+      statusCheck(n.zinc_dequantize_row(type.id, src, out, out.length), `dequantize ${type.name}`);
     },
-    vecDotQ8_0Q8_0Reference(x, y) {
-      check(x.length === y.length && x.length % q8_0BlockBytes === 0, "vecDotQ8_0Q8_0Reference needs equal whole Q8_0 blocks");
-      return n.zinc_vec_dot_q8_0_q8_0_reference(x, y, x.length / q8_0BlockBytes);
+    quantizeRows(type, x, rows, cols, out) {
+      wholeBlocks(type, cols, "quantizeRows");
+      check(x.length >= rows * cols, "quantizeRows input too small");
+      check(out.byteLength >= rows * rowBytes(type, cols), "quantizeRows output too small");
+      statusCheck(n.zinc_quantize_rows(type.id, x, out, rows, cols), `quantize to ${type.name}`);
     },
-    quantizeRowQ8_0(x) {
-      const out = new Uint8Array(q8_0Blocks(x.length, "quantizeRowQ8_0") * q8_0BlockBytes);
-      n.zinc_quantize_row_q8_0(x, out, x.length);
-      return out;
+    matmul(type, weights, weightBytes, xQuantized, y, rows, cols, tokens) {
+      check(type.activation !== undefined, `matmul: no kernel for ${type.name} weights`);
+      const act = tensorType(type.activation!);
+      wholeBlocks(type, cols, "matmul weights");
+      wholeBlocks(act, cols, "matmul activations");
+      check(weightBytes >= rows * rowBytes(type, cols) && fits(weights, rows * rowBytes(type, cols)), `matmul weights: ${weightBytes} bytes < ${rows} rows of ${cols} ${type.name}`);
+      check(xQuantized.byteLength >= tokens * rowBytes(act, cols), "matmul activations too small");
+      check(y.length >= tokens * rows, "matmul output too small");
+      statusCheck(n.zinc_matmul(type.id, weights, xQuantized, y, rows, cols, tokens), `matmul ${type.name}`);
     },
-    dequantizeRowQ8_0(blocks, values) {
-      check(blocks.length === q8_0Blocks(values, "dequantizeRowQ8_0") * q8_0BlockBytes, "dequantizeRowQ8_0 block bytes");
-      const out = new Float32Array(values);
-      n.zinc_dequantize_row_q8_0(blocks, out, values);
-      return out;
+    vecDotReference(type, weights, xQuantized, cols) {
+      check(type.activation !== undefined, `vecDotReference: no kernel for ${type.name}`);
+      wholeBlocks(type, cols, "vecDotReference");
+      check(fits(weights, rowBytes(type, cols)) && xQuantized.byteLength >= rowBytes(tensorType(type.activation!), cols), "vecDotReference sizes");
+      statusCheck(n.zinc_vec_dot_reference(type.id, weights, xQuantized, cols, dotOut), `vecDotReference ${type.name}`);
+      return dotOut[0];
     },
-    matvecF32(weights, x, y) {
-      check(weights.length === x.length * y.length, `matvecF32 weights ${weights.length} != ${y.length} × ${x.length}`);
-      n.zinc_matvec_f32(weights, x, y, y.length, x.length);
+    rmsNorm(x, weight, out, rows, dim, eps) {
+      check(x.length >= rows * dim && out.length >= rows * dim && (weight === null || weight.length >= dim), "rmsNorm sizes");
+      n.zinc_rms_norm(x, weight, out, rows, dim, eps);
     },
-    matvecQ8_0(weights, x, scratch, y) {
-      const nb = q8_0Blocks(x.length, "matvecQ8_0");
-      check(weights.length === nb * q8_0BlockBytes * y.length, "matvecQ8_0 weight bytes != rows × blocks × 34");
-      check(scratch.length >= nb * q8_0BlockBytes, "matvecQ8_0 scratch too small");
-      n.zinc_matvec_q8_0(weights, x, scratch, y, y.length, x.length);
+    layerNorm(x, weight, bias, out, rows, dim, eps) {
+      check(x.length >= rows * dim && out.length >= rows * dim && (weight === null || weight.length >= dim) && (bias === null || bias.length >= dim), "layerNorm sizes");
+      n.zinc_layer_norm(x, weight, bias, out, rows, dim, eps);
+    },
+    rope(x, tokens, heads, headDim, positions, p, freqFactors) {
+      check(x.length >= tokens * heads * headDim && positions.length >= tokens, "rope sizes");
+      check(p.nRot % 2 === 0 && p.nRot <= headDim && headDim <= maxHeadDim, `rope: n_rot ${p.nRot} / head_dim ${headDim}`);
+      check(freqFactors === null || freqFactors.length >= p.nRot / 2, "rope frequency factors too short");
+      ropeU32[0] = p.nRot;
+      ropeU32[1] = p.neox ? 2 : 0;
+      ropeF32[2] = p.freqBase;
+      ropeF32[3] = p.freqScale;
+      ropeF32[4] = p.extFactor;
+      ropeF32[5] = p.attnFactor;
+      ropeF32[6] = p.corrLow;
+      ropeF32[7] = p.corrHigh;
+      statusCheck(n.zinc_rope(x, tokens, heads, headDim, positions, ropeU32, freqFactors), "rope");
+    },
+    swiglu(gate, up, out, count) {
+      check(gate.length >= count && up.length >= count && out.length >= count, "swiglu sizes");
+      n.zinc_swiglu(gate, up, out, count);
+    },
+    geglu(gate, up, out, count) {
+      check(gate.length >= count && up.length >= count && out.length >= count, "geglu sizes");
+      n.zinc_geglu(gate, up, out, count);
+    },
+    gelu(x, out, count) {
+      check(x.length >= count && out.length >= count, "gelu sizes");
+      n.zinc_gelu(x, out, count);
+    },
+    add(a, b, out, count) {
+      check(a.length >= count && b.length >= count && out.length >= count, "add sizes");
+      n.zinc_add(a, b, out, count);
+    },
+    mul(a, b, out, count) {
+      check(a.length >= count && b.length >= count && out.length >= count, "mul sizes");
+      n.zinc_mul(a, b, out, count);
+    },
+    scale(x, s, count) {
+      check(x.length >= count, "scale size");
+      n.zinc_scale(x, s, count);
+    },
+    softcap(x, cap, count) {
+      check(x.length >= count, "softcap size");
+      n.zinc_softcap(x, cap, count);
+    },
+    softmax(x, rows, dim) {
+      check(x.length >= rows * dim, "softmax size");
+      n.zinc_softmax(x, rows, dim);
+    },
+    f32ToF16(x, out, count) {
+      check(x.length >= count && out.length >= count, "f32ToF16 sizes");
+      n.zinc_f32_to_f16(x, out, count);
+    },
+    attention(p, q, positions, kCache, vCache, out) {
+      check(p.headDim > 0 && p.headDim <= maxHeadDim && p.kvHeadCount > 0 && p.headCount % p.kvHeadCount === 0, "attention head shape");
+      const width = p.headCount * p.headDim;
+      const kvRow = p.kvHeadCount * p.headDim;
+      check(q.length >= p.tokens * width && out.length >= p.tokens * width && positions.length >= p.tokens, "attention q/out sizes");
+      check(kCache.length >= p.kvLength * kvRow && vCache.length >= p.kvLength * kvRow, "attention cache smaller than kv length");
+      for (let t = 0; t < p.tokens; t++) check(positions[t] >= 0 && positions[t] < p.kvLength, "attention query position outside the cache");
+      attentionU32[0] = p.tokens;
+      attentionU32[1] = p.headCount;
+      attentionU32[2] = p.kvHeadCount;
+      attentionU32[3] = p.headDim;
+      attentionU32[4] = p.kvLength;
+      attentionU32[5] = p.window;
+      attentionF32[6] = p.scale;
+      attentionF32[7] = p.softcap;
+      statusCheck(n.zinc_attention(attentionU32, q, positions, kCache, vCache, out), "attention");
     },
     close() {
       n.zinc_pool_deinit();

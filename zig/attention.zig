@@ -1,0 +1,151 @@
+//! Attention of query tokens over the KV cache, as llama.cpp computes it by default on CPU (flash attention):
+//! Q is rounded to f16 (K's dot type), scores are f16·f16 dots accumulated in f32, the softmax runs online,
+//! and — with an f16 V cache — the weighted sum of V is accumulated in f16. The f16 accumulator is part of
+//! what llama.cpp outputs, so zinc reproduces it to keep greedy decoding identical.
+//!
+//! Cache layout per layer: row p holds position p, kv_head_count * head_dim values.
+const std = @import("std");
+const simd = @import("simd.zig");
+const threadpool = @import("threadpool.zig");
+
+pub const max_head_dim = 512;
+
+pub const AttentionParams = extern struct {
+    tokens: u32,
+    head_count: u32,
+    kv_head_count: u32,
+    head_dim: u32,
+    /// Cache rows 0..kv_len are valid.
+    kv_len: u32,
+    /// Sliding window: a query at p sees keys at k with p - k < window; 0 means no window.
+    window: u32,
+    scale: f32,
+    /// Gemma 2's attention logit soft-cap; 0 means none.
+    softcap: f32,
+};
+
+fn dotF16(a: []const f16, c: []const f16) f32 {
+    const lanes = simd.f32_lanes;
+    const V = simd.F32Vec;
+    var acc0: V = @splat(0);
+    var acc1: V = @splat(0);
+    var i: usize = 0;
+    while (i + 2 * lanes <= a.len) : (i += 2 * lanes) {
+        acc0 = simd.mulAdd(V, @floatCast(@as(@Vector(lanes, f16), a[i..][0..lanes].*)), @floatCast(@as(@Vector(lanes, f16), c[i..][0..lanes].*)), acc0);
+        acc1 = simd.mulAdd(V, @floatCast(@as(@Vector(lanes, f16), a[i + lanes ..][0..lanes].*)), @floatCast(@as(@Vector(lanes, f16), c[i + lanes ..][0..lanes].*)), acc1);
+    }
+    var sum = @reduce(.Add, acc0 + acc1);
+    while (i < a.len) : (i += 1) sum += @as(f32, a[i]) * @as(f32, c[i]);
+    return sum;
+}
+
+/// y = f16(y + x * v), element-wise (ggml_vec_mad_f16).
+fn madF16(y: []f16, x: []const f16, v: f32) void {
+    for (y, x) |*o, p| o.* = @floatCast(simd.mulAdd(f32, p, v, o.*));
+}
+
+/// y = f16(y * v) (ggml_vec_scale_f16).
+fn scaleF16(y: []f16, v: f32) void {
+    for (y) |*o| o.* = @floatCast(@as(f32, o.*) * v);
+}
+
+pub const Attention = struct {
+    params: AttentionParams,
+    q: [*]const f32,
+    positions: [*]const i32,
+    k_cache: [*]const f16,
+    v_cache: [*]const f16,
+    out: [*]f32,
+
+    fn work(self: *const Attention, index: usize, count: usize) void {
+        const p = self.params;
+        const jobs = @as(usize, p.tokens) * p.head_count;
+        const r = threadpool.splitRange(jobs, index, count);
+        for (r.start..r.end) |job| self.one(job / p.head_count, job % p.head_count);
+    }
+
+    fn one(self: *const Attention, token: usize, head: usize) void {
+        const p = self.params;
+        const hd: usize = p.head_dim;
+        const group = p.head_count / p.kv_head_count;
+        const kv_head = head / group;
+        const row_stride = @as(usize, p.kv_head_count) * hd;
+        const query_position = self.positions[token];
+
+        var q16_buf: [max_head_dim]f16 = undefined;
+        var acc16_buf: [max_head_dim]f16 = undefined;
+        const q16 = q16_buf[0..hd];
+        const acc16 = acc16_buf[0..hd];
+        const q = self.q[(token * p.head_count + head) * hd ..][0..hd];
+        for (q, q16) |v, *o| o.* = @floatCast(v);
+        @memset(acc16, 0);
+
+        // With a soft-cap ggml folds the scale into the tanh argument: cap * tanh(s * scale / cap).
+        const scale = if (p.softcap != 0) p.scale / p.softcap else p.scale;
+        var max: f32 = -std.math.inf(f32);
+        var sum: f32 = 0;
+        for (0..p.kv_len) |key_position| {
+            const kp: i64 = @intCast(key_position);
+            if (kp > query_position) continue;
+            if (p.window != 0 and query_position - kp >= p.window) continue;
+            const k = self.k_cache[key_position * row_stride + kv_head * hd ..][0..hd];
+            var s = dotF16(k, q16) * scale;
+            if (p.softcap != 0) s = p.softcap * std.math.tanh(s);
+            const v = self.v_cache[key_position * row_stride + kv_head * hd ..][0..hd];
+            var ms: f32 = 1;
+            var vs: f32 = 1;
+            if (s > max) {
+                const old = max;
+                max = s;
+                ms = @exp(old - max);
+                scaleF16(acc16, ms);
+            } else {
+                vs = @exp(s - max);
+            }
+            madF16(acc16, v, vs);
+            sum = sum * ms + vs;
+        }
+        const inv: f32 = if (sum == 0) 0 else 1.0 / sum;
+        const out = self.out[(token * p.head_count + head) * hd ..][0..hd];
+        for (acc16, out) |a, *o| o.* = @as(f32, a) * inv;
+    }
+
+    pub fn run(self: *const Attention, pool: *threadpool.Pool) void {
+        pool.parallel(Attention, self, work);
+    }
+};
+
+test "attention with one key returns that key's value; GQA maps heads to kv heads" {
+    var pool: threadpool.Pool = undefined;
+    try pool.init(std.testing.allocator, 2);
+    defer pool.deinit();
+    const hd = 4;
+    // 2 query heads share 1 kv head; 2 cached positions.
+    const k = [_]f16{ 1, 0, 0, 0, 0, 1, 0, 0 };
+    const v = [_]f16{ 1, 2, 3, 4, 5, 6, 7, 8 };
+    const q = [_]f32{ 0, 100, 0, 0, 100, 0, 0, 0 }; // head 0 prefers key 1, head 1 key 0
+    const positions = [_]i32{1};
+    var out: [2 * hd]f32 = undefined;
+    const att = Attention{
+        .params = .{ .tokens = 1, .head_count = 2, .kv_head_count = 1, .head_dim = hd, .kv_len = 2, .window = 0, .scale = 1, .softcap = 0 },
+        .q = &q,
+        .positions = &positions,
+        .k_cache = &k,
+        .v_cache = &v,
+        .out = &out,
+    };
+    att.run(&pool);
+    try std.testing.expectApproxEqAbs(@as(f32, 5), out[0], 1e-3);
+    try std.testing.expectApproxEqAbs(@as(f32, 1), out[4], 1e-3);
+    // Causal: a query at position 0 only sees key 0.
+    const positions0 = [_]i32{0};
+    var att0 = att;
+    att0.positions = &positions0;
+    att0.run(&pool);
+    try std.testing.expectApproxEqAbs(@as(f32, 1), out[0], 1e-3);
+    // Window 1: a query at position 1 only sees key 1.
+    var attw = att;
+    attw.params.window = 1;
+    attw.run(&pool);
+    try std.testing.expectApproxEqAbs(@as(f32, 5), out[4], 1e-3);
+}

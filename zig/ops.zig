@@ -1,0 +1,177 @@
+//! Element-wise and row-wise ops of a transformer block, on f32 rows. Each follows the arithmetic of the ggml
+//! CPU op it stands in for (operation order included), because greedy decoding is compared token for token
+//! with llama.cpp and a different rounding can flip a near-tie.
+const std = @import("std");
+const simd = @import("simd.zig");
+
+/// ggml_rms_norm then ggml_mul: y = (x * 1/sqrt(mean(x²) + eps)) * weight. The sum is in f64 like ggml_float.
+pub fn rmsNorm(x: []const f32, weight: ?[]const f32, y: []f32, eps: f32) void {
+    var sum: f64 = 0;
+    for (x) |v| sum += @as(f64, v) * v;
+    const mean: f32 = @floatCast(sum / @as(f64, @floatFromInt(x.len)));
+    const inv_rms = 1.0 / @sqrt(mean + eps);
+    if (weight) |w| {
+        for (x, w, y) |v, g, *o| o.* = (v * inv_rms) * g;
+    } else {
+        for (x, y) |v, *o| o.* = v * inv_rms;
+    }
+}
+
+/// ggml_norm then mul and add: y = ((x - mean) / sqrt(var + eps)) * weight + bias.
+pub fn layerNorm(x: []const f32, weight: ?[]const f32, bias: ?[]const f32, y: []f32, eps: f32) void {
+    var sum: f64 = 0;
+    for (x) |v| sum += v;
+    const mean: f32 = @floatCast(sum / @as(f64, @floatFromInt(x.len)));
+    var sum2: f64 = 0;
+    for (x, y) |v, *o| {
+        o.* = v - mean;
+        sum2 += @as(f64, o.*) * o.*;
+    }
+    const variance: f32 = @floatCast(sum2 / @as(f64, @floatFromInt(x.len)));
+    const inv_std = 1.0 / @sqrt(variance + eps);
+    for (y, 0..) |*o, i| {
+        var v = o.* * inv_std;
+        if (weight) |w| v *= w[i];
+        if (bias) |c| v += c[i];
+        o.* = v;
+    }
+}
+
+pub const RopeMode = enum(u32) { normal = 0, neox = 2 };
+
+/// Everything that fixes a rotation angle, as ggml_rope_ext takes it.
+pub const RopeParams = extern struct {
+    n_rot: u32,
+    mode: RopeMode,
+    freq_base: f32,
+    freq_scale: f32,
+    ext_factor: f32,
+    attn_factor: f32,
+    corr_low: f32,
+    corr_high: f32,
+};
+
+fn yarnRamp(low: f32, high: f32, pair: usize) f32 {
+    const y = (@as(f32, @floatFromInt(pair / 2)) - low) / @max(0.001, high - low);
+    return 1.0 - @min(1.0, @max(0.0, y));
+}
+
+/// The cos/sin table of one position: ggml_rope_cache_init, with its float recurrence theta *= theta_scale.
+pub fn ropeCache(p: RopeParams, position: i32, freq_factors: ?[]const f32, cache: []f32) void {
+    const theta_scale = std.math.pow(f32, p.freq_base, -2.0 / @as(f32, @floatFromInt(p.n_rot)));
+    var theta: f32 = @floatFromInt(position);
+    var pair: usize = 0;
+    while (pair < p.n_rot) : (pair += 2) {
+        const ff: f32 = if (freq_factors) |f| f[pair / 2] else 1.0;
+        const theta_extrap = theta / ff;
+        var theta_final = p.freq_scale * theta_extrap;
+        var mscale = p.attn_factor;
+        if (p.ext_factor != 0) {
+            const ramp_mix = yarnRamp(p.corr_low, p.corr_high, pair) * p.ext_factor;
+            theta_final = theta_final * (1 - ramp_mix) + theta_extrap * ramp_mix;
+            mscale *= 1.0 + 0.1 * @log(1.0 / p.freq_scale);
+        }
+        cache[pair] = @cos(theta_final) * mscale;
+        cache[pair + 1] = @sin(theta_final) * mscale;
+        theta *= theta_scale;
+    }
+}
+
+/// Rotates the first n_rot dims of each head in place; the rest pass through (partial rotary).
+pub fn ropeHeads(x: []f32, head_count: usize, head_dim: usize, p: RopeParams, cache: []const f32) void {
+    const n_rot = p.n_rot;
+    for (0..head_count) |hd| {
+        const v = x[hd * head_dim ..][0..head_dim];
+        var pair: usize = 0;
+        while (pair < n_rot) : (pair += 2) {
+            const c = cache[pair];
+            const s = cache[pair + 1];
+            const a_index = if (p.mode == .neox) pair / 2 else pair;
+            const b_index = if (p.mode == .neox) pair / 2 + n_rot / 2 else pair + 1;
+            const x0 = v[a_index];
+            const x1 = v[b_index];
+            v[a_index] = x0 * c - x1 * s;
+            v[b_index] = x0 * s + x1 * c;
+        }
+    }
+}
+
+pub fn silu(x: f32) f32 {
+    return x / (1.0 + @exp(-x));
+}
+
+const gelu_coef_a: f32 = 0.044715;
+const sqrt_2_over_pi: f32 = 0.79788456080286535587989211986876;
+
+pub fn gelu(x: f32) f32 {
+    return 0.5 * x * (1.0 + std.math.tanh(sqrt_2_over_pi * x * (1.0 + gelu_coef_a * x * x)));
+}
+
+/// ggml_swiglu_split: y = silu(gate) * up.
+pub fn swiglu(gate: []const f32, up: []const f32, y: []f32) void {
+    for (gate, up, y) |g, u, *o| o.* = silu(g) * u;
+}
+
+/// ggml_geglu_split: y = gelu(gate) * up.
+pub fn geglu(gate: []const f32, up: []const f32, y: []f32) void {
+    for (gate, up, y) |g, u, *o| o.* = gelu(g) * u;
+}
+
+pub fn softmaxInPlace(x: []f32) void {
+    var max: f32 = -std.math.inf(f32);
+    for (x) |v| max = @max(max, v);
+    var sum: f64 = 0;
+    for (x) |*v| {
+        v.* = @exp(v.* - max);
+        sum += v.*;
+    }
+    const inv: f32 = @floatCast(1.0 / sum);
+    for (x) |*v| v.* *= inv;
+}
+
+/// Gemma's logit soft-capping: x = cap * tanh(x / cap).
+pub fn softcap(x: []f32, cap: f32) void {
+    for (x) |*v| v.* = cap * std.math.tanh(v.* / cap);
+}
+
+pub fn add(a: []const f32, c: []const f32, y: []f32) void {
+    const lanes = simd.f32_lanes;
+    var i: usize = 0;
+    while (i + lanes <= y.len) : (i += lanes) y[i..][0..lanes].* = simd.load(lanes, f32, a, i) + simd.load(lanes, f32, c, i);
+    while (i < y.len) : (i += 1) y[i] = a[i] + c[i];
+}
+
+pub fn mul(a: []const f32, c: []const f32, y: []f32) void {
+    for (a, c, y) |p, q, *o| o.* = p * q;
+}
+
+pub fn scale(x: []f32, s: f32) void {
+    for (x) |*v| v.* *= s;
+}
+
+test "rmsNorm makes unit RMS and applies the weight" {
+    var x = [_]f32{ 1, -2, 3, -4 };
+    var y: [4]f32 = undefined;
+    rmsNorm(&x, null, &y, 0);
+    var ss: f32 = 0;
+    for (y) |v| ss += v * v;
+    try std.testing.expectApproxEqAbs(@as(f32, 4), ss, 1e-5);
+}
+
+test "rope rotates pairs by pos * base^(-2i/n) and keeps norms; neox pairs i with i + n/2" {
+    const p = RopeParams{ .n_rot = 4, .mode = .normal, .freq_base = 10000, .freq_scale = 1, .ext_factor = 0, .attn_factor = 1, .corr_low = 0, .corr_high = 0 };
+    var cache: [4]f32 = undefined;
+    ropeCache(p, 3, null, &cache);
+    try std.testing.expectApproxEqAbs(@cos(@as(f32, 3)), cache[0], 1e-6);
+    try std.testing.expectApproxEqAbs(@sin(@as(f32, 3) * 0.01), cache[3], 1e-6);
+    var x = [_]f32{ 1, 0, 0, 1, 5 }; // head_dim 5, n_rot 4: the last dim passes through
+    ropeHeads(&x, 1, 5, p, &cache);
+    try std.testing.expectApproxEqAbs(@cos(@as(f32, 3)), x[0], 1e-6);
+    try std.testing.expectApproxEqAbs(@sin(@as(f32, 3)), x[1], 1e-6);
+    try std.testing.expectEqual(@as(f32, 5), x[4]);
+    var n = [_]f32{ 1, 0, 0, 0 };
+    var pn = p;
+    pn.mode = .neox;
+    ropeHeads(&n, 1, 4, pn, &cache);
+    try std.testing.expectApproxEqAbs(@sin(@as(f32, 3)), n[2], 1e-6);
+}

@@ -1,0 +1,418 @@
+//! Dot products of one weight row (any supported type) with one activation row quantized to the weight type's
+//! activation type (blocks.activationType), as ggml's `vec_dot` functions compute them.
+//!
+//! Each block is split into exact integer sums (per block or sub-block) and a float combination done in one
+//! fixed order. The reference unpacks with scalar code; the SIMD version unpacks and multiplies with vectors.
+//! Since the integer sums are exact and the float code is shared, both give bit-identical results.
+const std = @import("std");
+const b = @import("blocks.zig");
+const ref = @import("reference.zig");
+const simd = @import("../simd.zig");
+const qk = b.qk;
+const qk_k = b.qk_k;
+
+const I8x32 = @Vector(32, i8);
+const I8x16 = @Vector(16, i8);
+const U8x16 = @Vector(16, u8);
+const U8x32 = @Vector(32, u8);
+
+inline fn h(x: f16) f32 {
+    return x;
+}
+
+/// Σ a[i]·b[i] over 32 int8 pairs, exact in i32.
+inline fn dotI8(a: I8x32, c: I8x32) i32 {
+    const wa: @Vector(32, i16) = a;
+    const wc: @Vector(32, i16) = c;
+    return @reduce(.Add, @as(@Vector(32, i32), wa * wc));
+}
+
+inline fn dotI8x16(a: I8x16, c: I8x16) i32 {
+    const wa: @Vector(16, i16) = a;
+    const wc: @Vector(16, i16) = c;
+    return @reduce(.Add, @as(@Vector(16, i32), wa * wc));
+}
+
+fn dotScalar(a: []const i8, c: []const i8) i32 {
+    var s: i32 = 0;
+    for (a, c) |x, y| s += @as(i32, x) * @as(i32, y);
+    return s;
+}
+
+/// Low nibbles as values 0..15, then high nibbles as 16..31: the order of the simple 4-bit types.
+inline fn nibbles(qs: [16]u8) U8x32 {
+    const v: U8x16 = qs;
+    const lo = v & @as(U8x16, @splat(0x0F));
+    const hi = v >> @as(@Vector(16, u3), @splat(4));
+    return std.simd.join(lo, hi);
+}
+
+/// The fifth bits of Q5_0/Q5_1 as 0 or 16 in value order.
+inline fn fifthBits(qh: [4]u8) U8x32 {
+    const bits = std.mem.readInt(u32, &qh, .little);
+    const shifts = comptime blk: {
+        var s: [32]u5 = undefined;
+        for (0..32) |i| s[i] = i;
+        break :blk s;
+    };
+    const word: @Vector(32, u32) = @splat(bits);
+    const one = (word >> @as(@Vector(32, u5), shifts)) & @as(@Vector(32, u32), @splat(1));
+    return @intCast(one << @as(@Vector(32, u5), @splat(4)));
+}
+
+inline fn asI8(v: U8x32) I8x32 {
+    return @bitCast(v);
+}
+
+// ---- the simple 32-value types --------------------------------------------------------------------------------
+
+fn unpackSimpleScalar(comptime t: b.TensorType, blk: *const b.Block(t)) [qk]i8 {
+    var v: [qk]f32 = undefined;
+    var out: [qk]i8 = undefined;
+    switch (t) {
+        .q8_0 => return blk.qs,
+        .iq4_nl => {
+            for (0..qk / 2) |j| {
+                out[j] = b.kvalues_iq4nl[blk.qs[j] & 0xf];
+                out[j + 16] = b.kvalues_iq4nl[blk.qs[j] >> 4];
+            }
+            return out;
+        },
+        else => {},
+    }
+    // Reuse the reference dequantizer with d = 1, m = 0 to get the integer levels.
+    var unit = blk.*;
+    unit.d = 1.0;
+    if (@hasField(@TypeOf(unit), "m")) unit.m = 0;
+    ref.dequantizeRow(t, (&unit)[0..1], &v);
+    for (v, 0..) |x, i| out[i] = @intFromFloat(x);
+    return out;
+}
+
+inline fn unpackSimple(comptime t: b.TensorType, blk: *const b.Block(t)) I8x32 {
+    return switch (t) {
+        .q8_0 => blk.qs,
+        .q4_0 => asI8(nibbles(blk.qs)) - @as(I8x32, @splat(8)),
+        .q4_1 => asI8(nibbles(blk.qs)),
+        .q5_0 => asI8(nibbles(blk.qs) | fifthBits(blk.qh)) - @as(I8x32, @splat(16)),
+        .q5_1 => asI8(nibbles(blk.qs) | fifthBits(blk.qh)),
+        .iq4_nl => blk: {
+            const idx = nibbles(blk.qs);
+            var out: [qk]i8 = undefined;
+            inline for (0..qk) |i| out[i] = b.kvalues_iq4nl[idx[i]];
+            break :blk out;
+        },
+        else => @compileError("not a simple type"),
+    };
+}
+
+inline fn combineSimple(comptime t: b.TensorType, x: *const b.Block(t), y: *const b.Block(b.activationType(t)), isum: i32) f32 {
+    const dd = h(x.d) * h(y.d);
+    const s = @as(f32, @floatFromInt(isum)) * dd;
+    return switch (t) {
+        .q4_1, .q5_1 => s + h(x.m) * h(y.s),
+        else => s,
+    };
+}
+
+// ---- K-quants ---------------------------------------------------------------------------------------------------
+
+/// Integer levels of one 256-value block plus the per-sub-block integer multipliers that scale them.
+fn KUnpacked(comptime sub: usize) type {
+    return struct { q: [qk_k]i8, scales: [qk_k / sub]i32, mins: [qk_k / sub]i32 };
+}
+
+fn subBlockSize(comptime t: b.TensorType) usize {
+    return switch (t) {
+        .q2_k, .q3_k, .q6_k => 16,
+        .q4_k, .q5_k, .iq4_xs => 32,
+        .tq1_0, .tq2_0 => qk_k,
+        else => @compileError("not a K type"),
+    };
+}
+
+fn unpackK(comptime t: b.TensorType, blk: *const b.Block(t), comptime vectorized: bool) KUnpacked(subBlockSize(t)) {
+    const sub = comptime subBlockSize(t);
+    var u: KUnpacked(sub) = undefined;
+    @memset(&u.mins, 0);
+    switch (t) {
+        .q4_k, .q5_k => {
+            for (0..8) |j| {
+                const sm = ref.getScaleMinK4(j, &blk.scales);
+                u.scales[j] = sm.scale;
+                u.mins[j] = sm.min;
+            }
+            for (0..4) |c| {
+                const q = blk.qs[c * 32 ..][0..32];
+                if (vectorized) {
+                    const v: U8x32 = q.*;
+                    var lo = v & @as(U8x32, @splat(0xF));
+                    var hi = v >> @as(@Vector(32, u3), @splat(4));
+                    if (t == .q5_k) {
+                        const qh: U8x32 = blk.qh;
+                        const bit_lo: u3 = @intCast(2 * c);
+                        const bit_hi: u3 = @intCast(2 * c + 1);
+                        lo |= ((qh >> @splat(bit_lo)) & @as(U8x32, @splat(1))) << @splat(4);
+                        hi |= ((qh >> @splat(bit_hi)) & @as(U8x32, @splat(1))) << @splat(4);
+                    }
+                    u.q[c * 64 ..][0..32].* = @as(I8x32, @bitCast(lo));
+                    u.q[c * 64 + 32 ..][0..32].* = @as(I8x32, @bitCast(hi));
+                } else {
+                    for (0..32) |l| {
+                        var lo: u8 = q[l] & 0xF;
+                        var hi: u8 = q[l] >> 4;
+                        if (t == .q5_k) {
+                            if (blk.qh[l] & (@as(u8, 1) << @intCast(2 * c)) != 0) lo += 16;
+                            if (blk.qh[l] & (@as(u8, 2) << @intCast(2 * c)) != 0) hi += 16;
+                        }
+                        u.q[c * 64 + l] = @intCast(lo);
+                        u.q[c * 64 + 32 + l] = @intCast(hi);
+                    }
+                }
+            }
+        },
+        .q6_k => {
+            for (0..16) |s| u.scales[s] = blk.scales[s];
+            for (0..2) |half| {
+                const ql = blk.ql[half * 64 ..][0..64];
+                const qh = blk.qh[half * 32 ..][0..32];
+                const o = u.q[half * 128 ..][0..128];
+                if (vectorized) {
+                    const l0: U8x32 = ql[0..32].*;
+                    const l1: U8x32 = ql[32..64].*;
+                    const hv: U8x32 = qh.*;
+                    const m4: U8x32 = @splat(0xF);
+                    const m2: U8x32 = @splat(3);
+                    const bias: I8x32 = @splat(32);
+                    o[0..32].* = @as(I8x32, @bitCast((l0 & m4) | ((hv & m2) << @splat(4)))) - bias;
+                    o[32..64].* = @as(I8x32, @bitCast((l1 & m4) | (((hv >> @splat(2)) & m2) << @splat(4)))) - bias;
+                    o[64..96].* = @as(I8x32, @bitCast((l0 >> @splat(4)) | (((hv >> @splat(4)) & m2) << @splat(4)))) - bias;
+                    o[96..128].* = @as(I8x32, @bitCast((l1 >> @splat(4)) | (((hv >> @splat(6)) & m2) << @splat(4)))) - bias;
+                } else {
+                    for (0..32) |l| {
+                        o[l] = @as(i8, @intCast((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4))) - 32;
+                        o[l + 32] = @as(i8, @intCast((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4))) - 32;
+                        o[l + 64] = @as(i8, @intCast((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4))) - 32;
+                        o[l + 96] = @as(i8, @intCast((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4))) - 32;
+                    }
+                }
+            }
+        },
+        .q2_k => {
+            for (0..16) |s| {
+                u.scales[s] = blk.scales[s] & 0xF;
+                u.mins[s] = blk.scales[s] >> 4;
+            }
+            var out: usize = 0;
+            for (0..2) |half| {
+                for (0..4) |shift_index| {
+                    const shift: u3 = @intCast(2 * shift_index);
+                    for (0..32) |l| {
+                        u.q[out] = @intCast((blk.qs[half * 32 + l] >> shift) & 3);
+                        out += 1;
+                    }
+                }
+            }
+        },
+        .q3_k => {
+            const scales = ref.unpackQ3KScales(&blk.scales);
+            for (0..16) |s| u.scales[s] = scales[s];
+            var out: usize = 0;
+            var m: u8 = 1;
+            for (0..2) |half| {
+                for (0..4) |shift_index| {
+                    const shift: u3 = @intCast(2 * shift_index);
+                    for (0..32) |l| {
+                        const low: i8 = @intCast((blk.qs[half * 32 + l] >> shift) & 3);
+                        u.q[out] = low - @as(i8, if (blk.hmask[l] & m != 0) 0 else 4);
+                        out += 1;
+                    }
+                    m = m *% 2;
+                }
+            }
+        },
+        .iq4_xs => {
+            for (0..8) |ib| {
+                u.scales[ib] = ref.iq4xsScale(blk, ib);
+                for (0..16) |j| {
+                    u.q[ib * 32 + j] = b.kvalues_iq4nl[blk.qs[ib * 16 + j] & 0xf];
+                    u.q[ib * 32 + j + 16] = b.kvalues_iq4nl[blk.qs[ib * 16 + j] >> 4];
+                }
+            }
+        },
+        .tq1_0, .tq2_0 => {
+            u.scales[0] = 1;
+            var levels: [qk_k]f32 = undefined;
+            var unit = blk.*;
+            unit.d = 1.0;
+            ref.dequantizeRow(t, (&unit)[0..1], &levels);
+            for (levels, 0..) |v, i| u.q[i] = @intFromFloat(v);
+        },
+        else => @compileError("not a K type"),
+    }
+    return u;
+}
+
+fn vecDotK(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.BlockQ8_K, comptime vectorized: bool) f32 {
+    const sub = comptime subBlockSize(t);
+    var sum: f32 = 0;
+    for (x, y) |*bx, *by| {
+        const u = unpackK(t, bx, vectorized);
+        var isum: i32 = 0;
+        for (0..qk_k / sub) |s| {
+            const a = u.q[s * sub ..][0..sub];
+            const c = by.qs[s * sub ..][0..sub];
+            var dot: i32 = 0;
+            if (vectorized) {
+                var k: usize = 0;
+                while (k < sub) : (k += 16) dot += dotI8x16(a[k..][0..16].*, c[k..][0..16].*);
+            } else {
+                dot = dotScalar(a, c);
+            }
+            isum += u.scales[s] * dot;
+        }
+        var msum: i32 = 0;
+        if (t == .q4_k or t == .q5_k or t == .q2_k) {
+            // Each min multiplies the sum of its sub-block's activations, which Q8_K precomputed per 16.
+            const per = sub / 16;
+            for (0..qk_k / sub) |s| {
+                var bs: i32 = 0;
+                for (0..per) |k| bs += by.bsums[s * per + k];
+                msum += u.mins[s] * bs;
+            }
+        }
+        const d = by.d * h(bx.d);
+        sum += d * @as(f32, @floatFromInt(isum));
+        if (t == .q4_k or t == .q5_k or t == .q2_k) sum -= by.d * h(bx.dmin) * @as(f32, @floatFromInt(msum));
+    }
+    return sum;
+}
+
+// ---- public entry points ----------------------------------------------------------------------------------------
+
+pub fn vecDotReference(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(b.activationType(t))) f32 {
+    std.debug.assert(x.len == y.len);
+    switch (t) {
+        .f32, .f16, .bf16 => {
+            var sum: f64 = 0;
+            for (x, y) |wx, wy| sum += @as(f64, toF32(t, wx)) * @as(f64, toF32(t, wy));
+            return @floatCast(sum);
+        },
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
+            var sum: f32 = 0;
+            for (x, y) |*bx, *by| {
+                const q = unpackSimpleScalar(t, bx);
+                sum += combineSimple(t, bx, by, dotScalar(&q, &by.qs));
+            }
+            return sum;
+        },
+        else => return vecDotK(t, x, y, false),
+    }
+}
+
+inline fn toF32(comptime t: b.TensorType, v: b.Block(t)) f32 {
+    return switch (t) {
+        .f32 => v,
+        .f16 => v,
+        .bf16 => b.bf16ToF32(v),
+        else => unreachable,
+    };
+}
+
+pub fn vecDot(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(b.activationType(t))) f32 {
+    std.debug.assert(x.len == y.len);
+    switch (t) {
+        .f32 => return @import("../dot.zig").dotF32(x, y),
+        .f16, .bf16 => {
+            const lanes = simd.f32_lanes;
+            const V = simd.F32Vec;
+            var acc0: V = @splat(0);
+            var acc1: V = @splat(0);
+            var i: usize = 0;
+            while (i + 2 * lanes <= x.len) : (i += 2 * lanes) {
+                acc0 = simd.mulAdd(V, widen(t, x[i..][0..lanes].*), widen(t, y[i..][0..lanes].*), acc0);
+                acc1 = simd.mulAdd(V, widen(t, x[i + lanes ..][0..lanes].*), widen(t, y[i + lanes ..][0..lanes].*), acc1);
+            }
+            var sum = @reduce(.Add, acc0 + acc1);
+            while (i < x.len) : (i += 1) sum += toF32(t, x[i]) * toF32(t, y[i]);
+            return sum;
+        },
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
+            var sum: f32 = 0;
+            for (x, y) |*bx, *by| sum += combineSimple(t, bx, by, dotI8(unpackSimple(t, bx), by.qs));
+            return sum;
+        },
+        else => return vecDotK(t, x, y, true),
+    }
+}
+
+inline fn widen(comptime t: b.TensorType, v: [simd.f32_lanes]b.Block(t)) simd.F32Vec {
+    if (t == .f16) return @floatCast(@as(@Vector(simd.f32_lanes, f16), v));
+    const bits: @Vector(simd.f32_lanes, u32) = @as(@Vector(simd.f32_lanes, u16), v);
+    return @bitCast(bits << @splat(16));
+}
+
+// ---- tests ------------------------------------------------------------------------------------------------------
+
+const testing = std.testing;
+
+fn randomBlocks(comptime t: b.TensorType, rand: std.Random, out: []b.Block(t)) void {
+    // Random bytes are valid blocks of every type once the scales are made finite and modest.
+    rand.bytes(std.mem.sliceAsBytes(out));
+    for (out) |*blk| {
+        switch (t) {
+            .f32 => blk.* = rand.floatNorm(f32),
+            .f16 => blk.* = @floatCast(rand.floatNorm(f32)),
+            .bf16 => blk.* = b.f32ToBf16(rand.floatNorm(f32)),
+            else => {
+                blk.d = @floatCast(0.001 + rand.float(f32) * 0.01);
+                if (@hasField(b.Block(t), "m")) blk.m = @floatCast(rand.floatNorm(f32) * 0.01);
+                if (@hasField(b.Block(t), "dmin")) blk.dmin = @floatCast(rand.float(f32) * 0.01);
+            },
+        }
+    }
+}
+
+fn activation(comptime t: b.TensorType, x: []const f32, out: []b.Block(b.activationType(t))) void {
+    ref.quantizeRow(b.activationType(t), x, out);
+}
+
+test "every weight type: SIMD vec_dot equals the scalar reference, and both match dequantize-then-dot" {
+    var prng = std.Random.DefaultPrng.init(123);
+    const rand = prng.random();
+    const n = qk_k * 3;
+    inline for (b.weight_types) |t| {
+        const nb = comptime n / b.blockValues(t);
+        var w: [nb]b.Block(t) = undefined;
+        randomBlocks(t, rand, &w);
+        var xf: [n]f32 = undefined;
+        for (&xf) |*v| v.* = rand.floatNorm(f32);
+        const at = comptime b.activationType(t);
+        var xa: [n / b.blockValues(at)]b.Block(at) = undefined;
+        activation(t, &xf, &xa);
+
+        const want = vecDotReference(t, &w, &xa);
+        const got = vecDot(t, &w, &xa);
+        switch (t) {
+            // f32/f16/bf16: SIMD accumulates in f32 in another order than the f64 reference.
+            .f32, .f16, .bf16 => try testing.expectApproxEqRel(want, got, 1e-4),
+            else => try testing.expectEqual(want, got),
+        }
+
+        // Independent check of the integer bookkeeping: dequantize both sides and dot in f64.
+        var wf: [n]f32 = undefined;
+        ref.dequantizeRow(t, &w, &wf);
+        var xd: [n]f32 = undefined;
+        ref.dequantizeRow(at, &xa, &xd);
+        var exact: f64 = 0;
+        var scale: f64 = 0;
+        for (wf, xd) |p, q| {
+            exact += @as(f64, p) * q;
+            scale += @abs(@as(f64, p) * q);
+        }
+        testing.expect(@abs(exact - want) <= 1e-4 * scale + 1e-6) catch |err| {
+            std.debug.print("type {s}: exact {d} reference {d} scale {d}\n", .{ @tagName(t), exact, want, scale });
+            return err;
+        };
+    }
+}
