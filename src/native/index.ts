@@ -6,7 +6,7 @@
 import { arch } from "node:process";
 import { ZincError } from "../errors.ts";
 import { decodeFeatures, physicalCoreCount, type Feature } from "./cpu.ts";
-import { openLibrary, type NativeBuffer, type NativeLibrary, type NativeSymbols } from "./ffi.ts";
+import { nativeAddress, openLibrary, viewNativeMemory, type NativeBuffer, type NativeLibrary, type NativeSymbols } from "./ffi.ts";
 import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
 import { isVariantName, missingFeatures, scoreVariant, variants, type VariantName } from "./variants.ts";
 
@@ -311,4 +311,50 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       loaded.delete(variant);
     },
   };
+}
+
+// ---- file mapping -----------------------------------------------------------------------------------------------
+
+export interface FileMapping {
+  address: number;
+  size: number;
+  /** The mapping as bytes: a view, not a copy. Valid until unmap(). */
+  bytes: Uint8Array;
+  unmap(): void;
+}
+
+const errnoText: Record<number, string> = { 2: "no such file", 13: "permission denied", 21: "is a directory", 22: "empty file", 12: "out of memory", 24: "too many open files" };
+
+/** Maps a whole file read-only through the kernel library (which also advises and measures residency). */
+export function mapFile(path: string): FileMapping {
+  const native = loadKernels().native;
+  const size = new BigUint64Array(1);
+  const errno = new Int32Array(1);
+  const address = Number(native.zinc_map_file(Buffer.from(`${path}\0`), size, errno));
+  if (address === 0) {
+    const why = errnoText[errno[0]] ?? `errno ${errno[0]}`;
+    throw new ZincError(`cannot open ${path}: ${why}`, errno[0] === 2 ? "check the path, or use a model alias (zinc models)" : undefined);
+  }
+  const length = Number(size[0]);
+  let mapped = true;
+  return {
+    address,
+    size: length,
+    bytes: viewNativeMemory(address, length),
+    unmap() {
+      if (!mapped) return;
+      mapped = false;
+      native.zinc_unmap(nativeAddress(address), length);
+    },
+  };
+}
+
+export const madvice = { normal: 0, random: 1, sequential: 2, willNeed: 3, dontNeed: 4, pageOut: 21 } as const;
+
+export function adviseMemory(address: number, size: number, advice: number): number {
+  return loadKernels().native.zinc_madvise(nativeAddress(address), size, advice);
+}
+
+export function residentBytes(address: number, size: number): number {
+  return Number(loadKernels().native.zinc_resident_bytes(nativeAddress(address), size));
 }
