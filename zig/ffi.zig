@@ -16,7 +16,7 @@ const mapping = @import("mapping.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 2;
+pub const abi_version: u32 = 3;
 
 pub const Status = enum(i32) {
     ok = 0,
@@ -155,6 +155,11 @@ export fn zinc_geglu(gate: [*]const f32, up: [*]const f32, y: [*]f32, n: u64) vo
 
 export fn zinc_gelu(x: [*]const f32, y: [*]f32, n: u64) void {
     for (x[0..n], y[0..n]) |v, *o| o.* = ops.gelu(v);
+}
+
+/// x[r] += bias for each of `rows` rows.
+export fn zinc_add_rows(x: [*]f32, bias: [*]const f32, rows: u64, n: u64) void {
+    ops.addRows(x[0 .. rows * n], bias[0..n]);
 }
 
 export fn zinc_add(a: [*]const f32, c: [*]const f32, y: [*]f32, n: u64) void {

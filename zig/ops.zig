@@ -100,21 +100,60 @@ pub fn silu(x: f32) f32 {
     return x / (1.0 + @exp(-x));
 }
 
+/// e^x for a vector, as ggml's AVX2 `ggml_v_expf` (ARM optimized-routines: 1.45 ulp + 0.5); lanes whose
+/// exponent leaves the normal range take the scalar path.
+fn vexp(comptime n: comptime_int, x: @Vector(n, f32)) @Vector(n, f32) {
+    const V = @Vector(n, f32);
+    const r: V = @splat(0x1.8p23);
+    const z = simd.mulAdd(V, x, @splat(0x1.715476p+0), r);
+    const k_exp = z - r;
+    const b = simd.mulAdd(V, -k_exp, @splat(0x1.7f7d1cp-20), simd.mulAdd(V, -k_exp, @splat(0x1.62e4p-1), x));
+    const e = @as(@Vector(n, u32), @bitCast(z)) << @splat(23);
+    const k: V = @bitCast(e +% @as(@Vector(n, u32), @splat(@bitCast(@as(f32, 1.0)))));
+    const u = b * b;
+    const j = simd.mulAdd(V, simd.mulAdd(V, simd.mulAdd(V, @splat(0x1.0e4020p-7), b, @splat(0x1.573e2ep-5)), u, simd.mulAdd(V, @splat(0x1.555e66p-3), b, @splat(0x1.fffdb6p-2))), u, @as(V, @splat(0x1.ffffecp-1)) * b);
+    var result = simd.mulAdd(V, j, k, k);
+    if (@reduce(.Or, @abs(k_exp) > @as(V, @splat(126)))) {
+        inline for (0..n) |i| if (@abs(k_exp[i]) > 126) {
+            result[i] = @exp(x[i]);
+        };
+    }
+    return result;
+}
+
+/// ggml_swiglu: y = silu(gate) * up, with ggml's vector exp so results match llama.cpp to the ulp.
+pub fn swiglu(gate: []const f32, up: []const f32, y: []f32) void {
+    const n = 8;
+    const V = @Vector(n, f32);
+    var i: usize = 0;
+    while (i + n <= y.len) : (i += n) {
+        const g: V = gate[i..][0..n].*;
+        const s = g / (@as(V, @splat(1)) + vexp(n, -g));
+        y[i..][0..n].* = s * @as(V, up[i..][0..n].*);
+    }
+    while (i < y.len) : (i += 1) y[i] = silu(gate[i]) * up[i];
+}
+
 const gelu_coef_a: f32 = 0.044715;
 const sqrt_2_over_pi: f32 = 0.79788456080286535587989211986876;
 
-pub fn gelu(x: f32) f32 {
+pub fn geluExact(x: f32) f32 {
     return 0.5 * x * (1.0 + std.math.tanh(sqrt_2_over_pi * x * (1.0 + gelu_coef_a * x * x)));
 }
 
-/// ggml_swiglu_split: y = silu(gate) * up.
-pub fn swiglu(gate: []const f32, up: []const f32, y: []f32) void {
-    for (gate, up, y) |g, u, *o| o.* = silu(g) * u;
+/// ggml's GELU (tanh approximation) as its CPU backend evaluates it: through an f16 table — the input is
+/// rounded to f16 and the result stored as f16 — and exact outside [-10, 10].
+pub fn gelu(x: f32) f32 {
+    if (x <= -10.0) return 0;
+    if (x >= 10.0) return x;
+    const h: f16 = @floatCast(x);
+    const r: f16 = @floatCast(geluExact(h));
+    return r;
 }
 
-/// ggml_geglu_split: y = gelu(gate) * up.
+/// ggml_geglu: y = gelu(gate) * up.
 pub fn geglu(gate: []const f32, up: []const f32, y: []f32) void {
-    for (gate, up, y) |g, u, *o| o.* = gelu(g) * u;
+    for (gate, up, y) |g, u, *o| o.* = if (g >= 10.0) g * u else gelu(g) * u;
 }
 
 pub fn softmaxInPlace(x: []f32) void {
@@ -132,6 +171,12 @@ pub fn softmaxInPlace(x: []f32) void {
 /// Gemma's logit soft-capping: x = cap * tanh(x / cap).
 pub fn softcap(x: []f32, cap: f32) void {
     for (x) |*v| v.* = cap * std.math.tanh(v.* / cap);
+}
+
+/// x[r] += bias for each of `rows` rows of bias.len values (a broadcast add, as for QKV biases).
+pub fn addRows(x: []f32, bias: []const f32) void {
+    var r: usize = 0;
+    while (r < x.len) : (r += bias.len) add(x[r..][0..bias.len], bias, x[r..][0..bias.len]);
 }
 
 pub fn add(a: []const f32, c: []const f32, y: []f32) void {
@@ -174,4 +219,16 @@ test "rope rotates pairs by pos * base^(-2i/n) and keeps norms; neox pairs i wit
     pn.mode = .neox;
     ropeHeads(&n, 1, 4, pn, &cache);
     try std.testing.expectApproxEqAbs(@sin(@as(f32, 3)), n[2], 1e-6);
+}
+
+test "vector exp agrees with @exp within 2 ulp, and swiglu with the scalar formula" {
+    const x: [8]f32 = .{ -20, -3.5, -1, -0.001, 0, 0.5, 7, 80 };
+    const e = vexp(8, x);
+    for (x, 0..) |v, i| try std.testing.expectApproxEqRel(@exp(v), e[i], 3e-7);
+    const g: [11]f32 = .{ -9, -2, -1, 0, 1, 2, 3, 4, 5, 6, -120 };
+    const u: [11]f32 = .{ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1 };
+    var y: [11]f32 = undefined;
+    swiglu(&g, &u, &y);
+    for (g, u, y) |a, c, o| try std.testing.expectApproxEqAbs(silu(a) * c, o, 1e-5 * @abs(silu(a) * c) + 1e-30);
+    try std.testing.expectApproxEqAbs(geluExact(1.3), gelu(1.3), 2e-3);
 }

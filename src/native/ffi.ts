@@ -34,6 +34,7 @@ const symbolTable = {
   zinc_geglu: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
   zinc_gelu: { args: [ptr, ptr, u64], returns: FFIType.void },
   zinc_add: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
+  zinc_add_rows: { args: [ptr, ptr, u64, u64], returns: FFIType.void },
   zinc_mul: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
   zinc_scale: { args: [ptr, f32, u64], returns: FFIType.void },
   zinc_softcap: { args: [ptr, f32, u64], returns: FFIType.void },
@@ -48,7 +49,7 @@ const symbolTable = {
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 2;
+export const expectedAbiVersion = 3;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 

@@ -129,6 +129,8 @@ export interface Kernels {
   geglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
   gelu(x: Float32Array, out: Float32Array, n: number): void;
   add(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
+  /** x[r] += bias for `rows` rows of bias.length values. */
+  addRows(x: Float32Array, bias: Float32Array, rows: number): void;
   mul(a: Float32Array, b: Float32Array, out: Float32Array, n: number): void;
   scale(x: Float32Array, s: number, n: number): void;
   softcap(x: Float32Array, cap: number, n: number): void;
@@ -267,6 +269,10 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
     add(a, b, out, count) {
       check(a.length >= count && b.length >= count && out.length >= count, "add sizes");
       n.zinc_add(a, b, out, count);
+    },
+    addRows(x, bias, rows) {
+      check(x.length >= rows * bias.length, "addRows sizes");
+      n.zinc_add_rows(x, bias, rows, bias.length);
     },
     mul(a, b, out, count) {
       check(a.length >= count && b.length >= count && out.length >= count, "mul sizes");

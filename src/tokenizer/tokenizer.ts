@@ -287,11 +287,21 @@ export class Tokenizer {
     return new TextDecoder().decode(all);
   }
 
-  /** A streaming decoder: push ids, get text back only once its UTF-8 is complete. */
-  streamDecoder(options: { special?: boolean } = {}): { push(id: number): string; flush(): string } {
+  /**
+   * A streaming decoder: push ids, get text back only once its UTF-8 is complete. As SentencePiece's decoder
+   * (and llama2.c) do, a piece right after BOS loses its leading space — the space the tokenizer added.
+   */
+  streamDecoder(options: { special?: boolean; previous?: number } = {}): { push(id: number): string; flush(): string } {
     const decoder = new TextDecoder("utf-8", { fatal: false });
+    let previous = options.previous ?? -1;
+    const v = this.vocab;
     return {
-      push: (id) => decoder.decode(this.pieceBytes(id, options.special), { stream: true }),
+      push: (id) => {
+        let bytes = this.pieceBytes(id, options.special);
+        if (previous === v.bos && v.kind === "spm" && bytes[0] === 0x20) bytes = bytes.subarray(1);
+        previous = id;
+        return decoder.decode(bytes, { stream: true });
+      },
       flush: () => decoder.decode(),
     };
   }

@@ -1,0 +1,180 @@
+/**
+ * A conversation's state over one model context: the tokens whose K/V are in the cache, and the loop that
+ * turns a prompt into streamed tokens. A new prompt that starts with tokens already in the cache only
+ * computes the rest (a chat turn reuses the previous turns); when the context fills up, the oldest tokens
+ * after the kept prefix (the system prompt) are dropped and the remainder recomputed, so generation goes on.
+ */
+import { ZincError } from "../errors.ts";
+import type { Model } from "../model/model.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
+import { Sampler, type SamplingOptions } from "./sampler.ts";
+
+export interface GenerateOptions extends SamplingOptions {
+  /** Tokens to generate at most (default 256). */
+  maxTokens?: number;
+  /** Stop when the generated text contains one of these strings (not included in the output). */
+  stop?: string[];
+  /** Stop at the model's end-of-generation tokens (default true). */
+  stopAtEog?: boolean;
+  signal?: AbortSignal;
+  /** Tokens at the start of the context that a context shift must keep (e.g. the system prompt). */
+  keepTokens?: number;
+}
+
+export interface GenerationStats {
+  promptTokens: number;
+  /** Prompt tokens found in the cache and not recomputed. */
+  reusedTokens: number;
+  prefillTokens: number;
+  generatedTokens: number;
+  prefillMs: number;
+  decodeMs: number;
+  ttftMs: number;
+  contextShifts: number;
+  stopReason: "eog" | "length" | "stop" | "abort";
+}
+
+export interface GeneratedPiece {
+  token: number;
+  text: string;
+}
+
+export class Session {
+  /** Tokens whose keys and values are in the model's KV cache, in order. */
+  tokens: number[] = [];
+  lastStats: GenerationStats | undefined;
+
+  constructor(
+    readonly model: Model,
+    readonly tokenizer: Tokenizer,
+  ) {}
+
+  reset(): void {
+    this.tokens = [];
+    this.model.cache.truncate(0);
+  }
+
+  /** Rolls the context back to its first `length` tokens. */
+  truncate(length: number): void {
+    this.model.cache.truncate(length);
+    this.tokens.length = length;
+  }
+
+  /**
+   * Makes the context hold exactly `tokens` and returns the logits after the last one, computing only the
+   * tokens past the longest prefix already cached (at least the last one, whose logits are needed).
+   */
+  prefill(tokens: number[]): { logits: Float32Array; reused: number; computed: number } {
+    if (tokens.length === 0) throw new ZincError("the prompt is empty");
+    if (tokens.length > this.model.contextLength) {
+      throw new ZincError(`the prompt is ${tokens.length} tokens but the context holds ${this.model.contextLength}`, "shorten the prompt or raise --ctx");
+    }
+    let common = 0;
+    while (common < this.tokens.length && common < tokens.length && this.tokens[common] === tokens[common]) common++;
+    if (common === tokens.length) common--; // recompute the last token to get its logits
+    this.truncate(common);
+    const rest = tokens.slice(common);
+    const logits = this.model.forward(rest);
+    this.tokens.push(...rest);
+    return { logits, reused: common, computed: rest.length };
+  }
+
+  /** Appends one token and returns the logits after it, shifting the context first if it is full. */
+  step(token: number, keep: number, stats: GenerationStats): Float32Array {
+    if (this.tokens.length + 1 > this.model.contextLength) this.shift(keep, stats);
+    const logits = this.model.forward([token]);
+    this.tokens.push(token);
+    return logits;
+  }
+
+  /** Drops the older half of the tokens after the first `keep`, keeping the context coherent. */
+  private shift(keep: number, stats: GenerationStats): void {
+    const k = Math.min(keep, this.tokens.length - 1);
+    const movable = this.tokens.length - k;
+    const drop = Math.max(1, Math.floor(movable / 2));
+    const kept = [...this.tokens.slice(0, k), ...this.tokens.slice(k + drop)];
+    this.truncate(k);
+    if (kept.length > k) {
+      this.model.forward(kept.slice(k));
+      this.tokens.push(...kept.slice(k));
+    }
+    stats.contextShifts++;
+  }
+
+  /** Generates from `prompt` (token ids), yielding each token with its text as soon as the text is whole. */
+  *generate(prompt: number[], options: GenerateOptions = {}): Generator<GeneratedPiece, GenerationStats> {
+    const vocab = this.tokenizer.vocab;
+    const sampler = new Sampler(this.model.config.vocabSize, options);
+    const maxTokens = options.maxTokens ?? 256;
+    const stopAtEog = options.stopAtEog ?? true;
+    const stops = options.stop ?? [];
+    const stats: GenerationStats = {
+      promptTokens: prompt.length,
+      reusedTokens: 0,
+      prefillTokens: 0,
+      generatedTokens: 0,
+      prefillMs: 0,
+      decodeMs: 0,
+      ttftMs: 0,
+      contextShifts: 0,
+      stopReason: "length",
+    };
+    this.lastStats = stats;
+    const t0 = performance.now();
+    const pre = this.prefill(prompt);
+    stats.reusedTokens = pre.reused;
+    stats.prefillTokens = pre.computed;
+    stats.prefillMs = performance.now() - t0;
+    let logits = pre.logits;
+    const decoder = this.tokenizer.streamDecoder({ previous: prompt[prompt.length - 1] });
+    let text = "";
+    let emitted = 0;
+    const tDecode = performance.now();
+    for (let i = 0; i < maxTokens; i++) {
+      if (options.signal?.aborted) {
+        stats.stopReason = "abort";
+        break;
+      }
+      const token = sampler.sample(logits, this.tokens);
+      if (i === 0) stats.ttftMs = performance.now() - t0;
+      stats.generatedTokens++;
+      if (stopAtEog && vocab.endOfGeneration.has(token)) {
+        stats.stopReason = "eog";
+        // Keep the end-of-turn token in the context: the next chat turn's template expects it there.
+        if (this.tokens.length < this.model.contextLength) {
+          this.model.forward([token]);
+          this.tokens.push(token);
+        }
+        break;
+      }
+      text += decoder.push(token);
+      const hit = stops.map((s) => text.indexOf(s, Math.max(0, emitted - s.length))).filter((p) => p >= 0);
+      if (hit.length > 0) {
+        const cut = Math.min(...hit);
+        if (cut > emitted) yield { token, text: text.slice(emitted, cut) };
+        stats.stopReason = "stop";
+        logits = this.step(token, options.keepTokens ?? 0, stats);
+        break;
+      }
+      // Hold back text that could be the start of a stop string.
+      const holdBack = stops.reduce((h, s) => Math.max(h, partialSuffix(text, s)), 0);
+      const ready = text.length - holdBack;
+      yield { token, text: text.slice(emitted, ready) };
+      emitted = ready;
+      if (i + 1 === maxTokens) {
+        // Keep the token in the context (a next turn continues after it) without a wasted forward when full.
+        logits = this.step(token, options.keepTokens ?? 0, stats);
+        break;
+      }
+      logits = this.step(token, options.keepTokens ?? 0, stats);
+    }
+    stats.decodeMs = performance.now() - tDecode;
+    return stats;
+  }
+}
+
+/** Length of the longest suffix of `text` that is a proper prefix of `stop`. */
+function partialSuffix(text: string, stop: string): number {
+  for (let n = Math.min(stop.length - 1, text.length); n > 0; n--) if (text.endsWith(stop.slice(0, n))) return n;
+  return 0;
+}

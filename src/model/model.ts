@@ -1,0 +1,317 @@
+/**
+ * One decoder skeleton for every supported family. Reads top to bottom like llama2.c's forward():
+ * embed → for each layer [norm → QKV → (QK-norm) → RoPE → KV cache → attention → output (→ post-norm) →
+ * residual → norm → FFN (→ post-norm) → residual] → final norm → LM head (→ soft-cap).
+ *
+ * TypeScript decides what to compute; every op is a Zig kernel over buffers allocated once per context.
+ * Weights stay in the mapped file. Nothing is allocated per token.
+ */
+import { ZincError } from "../errors.ts";
+import { openGguf, type GgufFile, type TensorInfo } from "../gguf/reader.ts";
+import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
+import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../native/index.ts";
+import { readConfig, type ModelConfig } from "./config.ts";
+import { KvCache } from "./kv-cache.ts";
+import { loadWeights, type ModelWeights, type Weight } from "./weights.ts";
+
+/** Called with every named intermediate tensor of a forward pass (a view: copy it to keep it). */
+export type CaptureHook = (name: string, data: Float32Array, shape: number[]) => void;
+
+export interface ForwardOptions {
+  /** Logits of every token (perplexity) instead of only the last. */
+  allLogits?: boolean;
+  capture?: CaptureHook;
+}
+
+export interface ModelOptions {
+  contextLength?: number;
+  /** Tokens per forward chunk in prefill (llama.cpp's ubatch). */
+  batchSize?: number;
+  threads?: number;
+  kernels?: Kernels;
+}
+
+export class Model {
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  readonly kernels: Kernels;
+  readonly contextLength: number;
+  readonly batchSize: number;
+  readonly cache: KvCache;
+
+  // Activations, one row per token of the current chunk.
+  private readonly x: Float32Array;
+  private readonly cur: Float32Array;
+  private readonly q: Float32Array;
+  private readonly k: Float32Array;
+  private readonly v: Float32Array;
+  private readonly attn: Float32Array;
+  private readonly proj: Float32Array;
+  private readonly gate: Float32Array;
+  private readonly up: Float32Array;
+  private readonly hidden: Float32Array;
+  private readonly qkv: Float32Array | null;
+  private readonly quantized: Uint8Array;
+  private readonly positions: Int32Array;
+  private readonly kvHalf: Uint16Array;
+  private logits: Float32Array;
+  private readonly ropeParams: RopeParams[];
+
+  constructor(
+    readonly file: GgufFile,
+    options: ModelOptions = {},
+  ) {
+    this.kernels = options.kernels ?? loadKernels({ threads: options.threads });
+    this.config = readConfig(file);
+    const c = this.config;
+    this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
+    this.contextLength = Math.min(options.contextLength ?? 4096, c.trainedContext);
+    if (this.contextLength < 1) throw new ZincError("context length must be at least 1");
+    this.batchSize = Math.max(1, Math.min(options.batchSize ?? 256, this.contextLength));
+    const B = this.batchSize;
+    const qWidth = c.headCount * c.headDim;
+    const kWidth = c.kvHeadCount * c.headDim;
+    const vWidth = c.kvHeadCount * c.valueDim;
+    const ffWidth = c.arch === "phi3" ? 2 * c.feedForward : c.feedForward;
+    this.x = new Float32Array(B * c.embedding);
+    this.cur = new Float32Array(B * c.embedding);
+    this.q = new Float32Array(B * qWidth);
+    this.k = new Float32Array(B * kWidth);
+    this.v = new Float32Array(B * vWidth);
+    this.attn = new Float32Array(B * c.headCount * c.valueDim);
+    this.proj = new Float32Array(B * c.embedding);
+    this.gate = new Float32Array(B * ffWidth);
+    this.up = new Float32Array(B * ffWidth);
+    this.hidden = new Float32Array(B * c.feedForward);
+    this.qkv = this.weights.layers.some((l) => l.qkv) ? new Float32Array(B * (qWidth + kWidth + vWidth)) : null;
+    const widest = Math.max(c.embedding, qWidth, c.headCount * c.valueDim, c.feedForward);
+    // Q8_K is the largest activation row per value (292 bytes / 256), Q8_1 next; f32 is 4 bytes per value.
+    this.quantized = new Uint8Array(B * widest * 4 + 1024);
+    this.positions = new Int32Array(B);
+    this.kvHalf = new Uint16Array(B * Math.max(kWidth, vWidth));
+    this.logits = new Float32Array(c.vocabSize);
+    this.cache = new KvCache(c.layerCount, this.contextLength, kWidth, vWidth);
+    this.ropeParams = c.layers.map((l) => ({
+      nRot: c.ropeDims,
+      neox: c.ropeNeox,
+      freqBase: l.ropeBase,
+      freqScale: l.ropeScale,
+      extFactor: 0,
+      attnFactor: 1,
+      corrLow: 0,
+      corrHigh: 0,
+    }));
+  }
+
+  /** Dequantizes a (small) tensor into f32: norm weights and biases. */
+  private dequantizeTensor(t: TensorInfo, out: Float32Array): void {
+    this.kernels.dequantizeRow(t.type, nativeAddress(this.file.address + t.offset), t.byteSize, out);
+  }
+
+  /**
+   * Runs `tokens` at positions cache.length, cache.length + 1, … and returns the logits of the last token
+   * (or of every token with allLogits, as rows of vocabSize). The KV cache grows by tokens.length.
+   */
+  forward(tokens: ArrayLike<number>, options: ForwardOptions = {}): Float32Array {
+    const c = this.config;
+    if (tokens.length === 0) throw new ZincError("forward needs at least one token");
+    if (this.cache.length + tokens.length > this.contextLength) {
+      throw new ZincError(`${this.cache.length + tokens.length} tokens do not fit the context of ${this.contextLength}`, "use a longer --ctx or a shorter prompt");
+    }
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new ZincError(`token id ${t} is outside the vocabulary (0..${c.vocabSize - 1})`);
+    }
+    if (options.allLogits && this.logits.length < tokens.length * c.vocabSize) this.logits = new Float32Array(tokens.length * c.vocabSize);
+    for (let start = 0; start < tokens.length; start += this.batchSize) {
+      const end = Math.min(tokens.length, start + this.batchSize);
+      const last = end === tokens.length;
+      this.forwardChunk(tokens, start, end, options, last ? (options.allLogits ? "all" : "last") : options.allLogits ? "all" : "none", start);
+    }
+    return options.allLogits ? this.logits.subarray(0, tokens.length * c.vocabSize) : this.logits.subarray(0, c.vocabSize);
+  }
+
+  private forwardChunk(tokens: ArrayLike<number>, start: number, end: number, options: ForwardOptions, logits: "none" | "last" | "all", logitRow: number): void {
+    const c = this.config;
+    const K = this.kernels;
+    const w = this.weights;
+    const T = end - start;
+    const E = c.embedding;
+    const position0 = this.cache.length;
+    const capture = options.capture;
+    for (let t = 0; t < T; t++) this.positions[t] = position0 + t;
+    const positions = this.positions.subarray(0, T);
+
+    // ---- embedding: x[t] = token_embd[token] (dequantized row), scaled for Gemma, + learned positions (GPT-2)
+    const embRow = rowBytes(w.tokenEmbedding.type, E);
+    for (let t = 0; t < T; t++) {
+      const id = tokens[start + t];
+      K.dequantizeRow(w.tokenEmbedding.type, nativeAddress(w.tokenEmbedding.address + id * embRow), embRow, this.x.subarray(t * E, (t + 1) * E));
+    }
+    if (c.embeddingScale !== 1) K.scale(this.x, c.embeddingScale, T * E);
+    if (w.positionEmbedding) {
+      const pe = w.positionEmbedding;
+      const peRow = rowBytes(pe.type, E);
+      for (let t = 0; t < T; t++) {
+        K.dequantizeRow(pe.type, nativeAddress(pe.address + positions[t] * peRow), peRow, this.cur.subarray(0, E));
+        K.add(this.x.subarray(t * E), this.cur, this.x.subarray(t * E), E);
+      }
+    }
+    capture?.("inp_embd", this.x.subarray(0, T * E), [T, E]);
+
+    const qWidth = c.headCount * c.headDim;
+    const kWidth = c.kvHeadCount * c.headDim;
+    const vWidth = c.kvHeadCount * c.valueDim;
+    for (let il = 0; il < c.layerCount; il++) {
+      const L = w.layers[il];
+      const q = this.q.subarray(0, T * qWidth);
+      const k = this.k.subarray(0, T * kWidth);
+      const v = this.v.subarray(0, T * vWidth);
+
+      // ---- attention block
+      this.norm(this.x, L.attnNorm, L.attnNormBias, this.cur, T);
+      capture?.(`blk.${il}.attn_norm`, this.cur.subarray(0, T * E), [T, E]);
+      if (L.qkv) {
+        const qkv = this.qkv!;
+        const width = qWidth + kWidth + vWidth;
+        this.matmul(L.qkv, this.cur, T, qkv);
+        if (L.qkvBias) K.addRows(qkv, L.qkvBias, T);
+        for (let t = 0; t < T; t++) {
+          q.set(qkv.subarray(t * width, t * width + qWidth), t * qWidth);
+          k.set(qkv.subarray(t * width + qWidth, t * width + qWidth + kWidth), t * kWidth);
+          v.set(qkv.subarray(t * width + qWidth + kWidth, (t + 1) * width), t * vWidth);
+        }
+      } else {
+        this.matmul(L.q!, this.cur, T, q);
+        this.matmul(L.k!, this.cur, T, k, true);
+        this.matmul(L.v!, this.cur, T, v, true);
+        if (L.qBias) K.addRows(q, L.qBias, T);
+        if (L.kBias) K.addRows(k, L.kBias, T);
+        if (L.vBias) K.addRows(v, L.vBias, T);
+      }
+      if (L.qNorm && L.kNorm) {
+        K.rmsNorm(q, L.qNorm, q, T * c.headCount, c.headDim, c.normEps);
+        K.rmsNorm(k, L.kNorm, k, T * c.kvHeadCount, c.headDim, c.normEps);
+      }
+      if (c.arch !== "gpt2") {
+        K.rope(q, T, c.headCount, c.headDim, positions, this.ropeParams[il], w.ropeFactors);
+        K.rope(k, T, c.kvHeadCount, c.headDim, positions, this.ropeParams[il], w.ropeFactors);
+      }
+      capture?.(`blk.${il}.q`, q, [T, c.headCount, c.headDim]);
+      capture?.(`blk.${il}.k`, k, [T, c.kvHeadCount, c.headDim]);
+      capture?.(`blk.${il}.v`, v, [T, c.kvHeadCount, c.valueDim]);
+      if (c.queryScale !== 1) K.scale(q, c.queryScale, T * qWidth);
+
+      // The cache stores K and V as f16, as llama.cpp's default cache type does.
+      K.f32ToF16(k, this.kvHalf, T * kWidth);
+      this.cache.keys[il].set(this.kvHalf.subarray(0, T * kWidth), position0 * kWidth);
+      K.f32ToF16(v, this.kvHalf, T * vWidth);
+      this.cache.values[il].set(this.kvHalf.subarray(0, T * vWidth), position0 * vWidth);
+
+      const attn = this.attn.subarray(0, T * c.headCount * c.valueDim);
+      K.attention(
+        {
+          tokens: T,
+          headCount: c.headCount,
+          kvHeadCount: c.kvHeadCount,
+          headDim: c.headDim,
+          kvLength: position0 + T,
+          window: c.layers[il].window,
+          scale: c.attentionScale,
+          softcap: c.attentionSoftcap,
+        },
+        q,
+        positions,
+        this.cache.keys[il],
+        this.cache.values[il],
+        attn,
+      );
+      capture?.(`blk.${il}.attn_out`, attn, [T, c.headCount * c.valueDim]);
+      this.matmul(L.output, attn, T, this.proj);
+      if (L.outputBias) K.addRows(this.proj, L.outputBias, T);
+      if (L.postAttentionNorm) K.rmsNorm(this.proj, L.postAttentionNorm, this.proj, T, E, c.normEps);
+      K.add(this.proj, this.x, this.x, T * E);
+      capture?.(`blk.${il}.attn_residual`, this.x.subarray(0, T * E), [T, E]);
+
+      // ---- feed-forward block
+      this.norm(this.x, L.ffnNorm, L.ffnNormBias, this.cur, T);
+      const F = c.feedForward;
+      const hidden = this.hidden.subarray(0, T * F);
+      if (c.arch === "gpt2") {
+        this.matmul(L.up, this.cur, T, hidden);
+        if (L.upBias) K.addRows(hidden, L.upBias, T);
+        K.gelu(hidden, hidden, T * F);
+      } else if (c.arch === "phi3") {
+        // Fused [gate | up] rows: split each token's 2F outputs.
+        const both = this.up.subarray(0, T * 2 * F);
+        this.matmul(L.up, this.cur, T, both);
+        for (let t = 0; t < T; t++) {
+          this.gate.set(both.subarray(t * 2 * F, t * 2 * F + F), t * F);
+          this.hidden.set(both.subarray(t * 2 * F + F, (t + 1) * 2 * F), t * F);
+        }
+        K.swiglu(this.gate, this.hidden, hidden, T * F);
+      } else {
+        const gate = this.gate.subarray(0, T * F);
+        const up = this.up.subarray(0, T * F);
+        this.matmul(L.gate!, this.cur, T, gate);
+        this.matmul(L.up, this.cur, T, up, true);
+        if (c.activation === "gelu") K.geglu(gate, up, hidden, T * F);
+        else K.swiglu(gate, up, hidden, T * F);
+      }
+      capture?.(`blk.${il}.ffn_hidden`, hidden, [T, F]);
+      this.matmul(L.down, hidden, T, this.proj);
+      if (L.downBias) K.addRows(this.proj, L.downBias, T);
+      if (L.postFfnNorm) K.rmsNorm(this.proj, L.postFfnNorm, this.proj, T, E, c.normEps);
+      K.add(this.proj, this.x, this.x, T * E);
+      capture?.(`blk.${il}.out`, this.x.subarray(0, T * E), [T, E]);
+    }
+    this.cache.length = position0 + T;
+
+    if (logits === "none") return;
+    // ---- output: only the rows whose logits are wanted go through the final norm and the LM head
+    const first = logits === "last" ? T - 1 : 0;
+    const rows = T - first;
+    this.norm(this.x.subarray(first * E), w.outputNorm, w.outputNormBias, this.cur, rows);
+    capture?.("result_norm", this.cur.subarray(0, rows * E), [rows, E]);
+    const out = logits === "last" ? this.logits.subarray(0, c.vocabSize) : this.logits.subarray(logitRow * c.vocabSize, (logitRow + rows) * c.vocabSize);
+    this.matmul(w.output, this.cur, rows, out);
+    if (c.finalSoftcap) K.softcap(out, c.finalSoftcap, rows * c.vocabSize);
+    capture?.("result_output", out, [rows, c.vocabSize]);
+  }
+
+  private norm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, rows: number): void {
+    const c = this.config;
+    if (c.norm === "layer") this.kernels.layerNorm(x, weight, bias, out, rows, c.embedding, c.normEps);
+    else this.kernels.rmsNorm(x, weight, out, rows, c.embedding, c.normEps);
+  }
+
+  private lastQuantized: { input: Float32Array | null; type: TensorTypeInfo | null; rows: number } = { input: null, type: null, rows: 0 };
+
+  /**
+   * out[t] = W · input[t] for t < rows. The input is quantized to W's activation type first; `reuse` skips
+   * that when the previous matmul already quantized the same input to the same type (Q, K and V share it).
+   */
+  private matmul(weight: Weight, input: Float32Array, rows: number, out: Float32Array, reuse = false): void {
+    const act = tensorType(weight.type.activation!);
+    const last = this.lastQuantized;
+    if (!(reuse && last.input === input && last.type === act && last.rows === rows)) {
+      this.kernels.quantizeRows(act, input, rows, weight.cols, this.quantized);
+      this.lastQuantized = { input, type: act, rows };
+    }
+    this.kernels.matmul(weight.type, nativeAddress(weight.address), weight.byteSize, this.quantized, out, weight.rows, weight.cols, rows);
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}
+
+export function openModel(path: string, options: ModelOptions = {}): Model {
+  const file = openGguf(path);
+  try {
+    return new Model(file, options);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
