@@ -24,19 +24,33 @@ pub const AttentionParams = extern struct {
     softcap: f32,
 };
 
+/// f16 · f16 with f32 accumulation in exactly ggml's AVX2 order (ggml_vec_dot_f16): four 8-lane accumulators
+/// over steps of 32, reduced (0+2, 1+3, then 0+1, then the two 128-bit halves, then two horizontal adds), and
+/// a scalar tail. The same order on every variant keeps the scores bit-identical to llama.cpp's.
 fn dotF16(a: []const f16, c: []const f16) f32 {
-    const lanes = simd.f32_lanes;
-    const V = simd.F32Vec;
-    var acc0: V = @splat(0);
-    var acc1: V = @splat(0);
+    const V8 = @Vector(8, f32);
+    var sum: [4]V8 = .{ @splat(0), @splat(0), @splat(0), @splat(0) };
+    const np = a.len & ~@as(usize, 31);
     var i: usize = 0;
-    while (i + 2 * lanes <= a.len) : (i += 2 * lanes) {
-        acc0 = simd.mulAdd(V, @floatCast(@as(@Vector(lanes, f16), a[i..][0..lanes].*)), @floatCast(@as(@Vector(lanes, f16), c[i..][0..lanes].*)), acc0);
-        acc1 = simd.mulAdd(V, @floatCast(@as(@Vector(lanes, f16), a[i + lanes ..][0..lanes].*)), @floatCast(@as(@Vector(lanes, f16), c[i + lanes ..][0..lanes].*)), acc1);
+    while (i < np) : (i += 32) {
+        inline for (0..4) |j| {
+            const x: V8 = @floatCast(@as(@Vector(8, f16), a[i + j * 8 ..][0..8].*));
+            const y: V8 = @floatCast(@as(@Vector(8, f16), c[i + j * 8 ..][0..8].*));
+            sum[j] = simd.mulAdd(V8, x, y, sum[j]);
+        }
     }
-    var sum = @reduce(.Add, acc0 + acc1);
-    while (i < a.len) : (i += 1) sum += @as(f32, a[i]) * @as(f32, c[i]);
-    return sum;
+    sum[0] += sum[2];
+    sum[1] += sum[3];
+    sum[0] += sum[1];
+    const lo: @Vector(4, f32) = @shuffle(f32, sum[0], undefined, [4]i32{ 0, 1, 2, 3 });
+    const hi: @Vector(4, f32) = @shuffle(f32, sum[0], undefined, [4]i32{ 4, 5, 6, 7 });
+    const q = hi + lo;
+    // _mm_hadd_ps twice: (q0+q1, q2+q3, …) then (q0+q1)+(q2+q3).
+    const h1 = q[0] + q[1];
+    const h2 = q[2] + q[3];
+    var total: f64 = h1 + h2;
+    while (i < a.len) : (i += 1) total += @as(f32, a[i]) * @as(f32, c[i]);
+    return @floatCast(total);
 }
 
 /// y = f16(y + x * v), element-wise (ggml_vec_mad_f16).
@@ -90,20 +104,21 @@ pub const Attention = struct {
             if (p.window != 0 and query_position - kp >= p.window) continue;
             const k = self.k_cache[key_position * row_stride + kv_head * hd ..][0..hd];
             var s = dotF16(k, q16) * scale;
-            if (p.softcap != 0) s = p.softcap * std.math.tanh(s);
+            if (p.softcap != 0) s = p.softcap * simd.tanhf(s);
             const v = self.v_cache[key_position * row_stride + kv_head * hd ..][0..hd];
             var ms: f32 = 1;
             var vs: f32 = 1;
             if (s > max) {
                 const old = max;
                 max = s;
-                ms = @exp(old - max);
+                ms = simd.expf(old - max);
                 scaleF16(acc16, ms);
             } else {
-                vs = @exp(s - max);
+                vs = simd.expf(s - max);
             }
             madF16(acc16, v, vs);
-            sum = sum * ms + vs;
+            // GCC contracts llama.cpp's S*ms + vs into one fma.
+            sum = simd.fusedMulAdd(f32, sum, ms, vs);
         }
         const inv: f32 = if (sum == 0) 0 else 1.0 / sum;
         const out = self.out[(token * p.head_count + head) * hd ..][0..hd];

@@ -69,7 +69,7 @@ pub fn QuantizeRows(comptime t: b.TensorType) type {
             const per_row = self.cols / b.blockValues(t);
             const r = threadpool.splitRange(self.rows, index, count);
             for (r.start..r.end) |row| {
-                reference.quantizeRow(t, self.x[row * self.cols ..][0..self.cols], self.out[row * per_row ..][0..per_row]);
+                reference.quantizeActivationRow(t, self.x[row * self.cols ..][0..self.cols], self.out[row * per_row ..][0..per_row]);
             }
         }
 

@@ -2,12 +2,14 @@
 //! CPU op it stands in for (operation order included), because greedy decoding is compared token for token
 //! with llama.cpp and a different rounding can flip a near-tie.
 const std = @import("std");
+const builtin = @import("builtin");
 const simd = @import("simd.zig");
 
 /// ggml_rms_norm then ggml_mul: y = (x * 1/sqrt(mean(x²) + eps)) * weight. The sum is in f64 like ggml_float.
 pub fn rmsNorm(x: []const f32, weight: ?[]const f32, y: []f32, eps: f32) void {
+    // ggml squares in f32 and accumulates in f64 (ggml_float).
     var sum: f64 = 0;
-    for (x) |v| sum += @as(f64, v) * v;
+    for (x) |v| sum += v * v;
     const mean: f32 = @floatCast(sum / @as(f64, @floatFromInt(x.len)));
     const inv_rms = 1.0 / @sqrt(mean + eps);
     if (weight) |w| {
@@ -57,8 +59,12 @@ fn yarnRamp(low: f32, high: f32, pair: usize) f32 {
 }
 
 /// The cos/sin table of one position: ggml_rope_cache_init, with its float recurrence theta *= theta_scale.
+const cosf = simd.cosf;
+const sinf = simd.sinf;
+const powf = simd.powf;
+
 pub fn ropeCache(p: RopeParams, position: i32, freq_factors: ?[]const f32, cache: []f32) void {
-    const theta_scale = std.math.pow(f32, p.freq_base, -2.0 / @as(f32, @floatFromInt(p.n_rot)));
+    const theta_scale = powf(p.freq_base, -2.0 / @as(f32, @floatFromInt(p.n_rot)));
     var theta: f32 = @floatFromInt(position);
     var pair: usize = 0;
     while (pair < p.n_rot) : (pair += 2) {
@@ -71,8 +77,8 @@ pub fn ropeCache(p: RopeParams, position: i32, freq_factors: ?[]const f32, cache
             theta_final = theta_final * (1 - ramp_mix) + theta_extrap * ramp_mix;
             mscale *= 1.0 + 0.1 * @log(1.0 / p.freq_scale);
         }
-        cache[pair] = @cos(theta_final) * mscale;
-        cache[pair + 1] = @sin(theta_final) * mscale;
+        cache[pair] = cosf(theta_final) * mscale;
+        cache[pair + 1] = sinf(theta_final) * mscale;
         theta *= theta_scale;
     }
 }
@@ -90,8 +96,9 @@ pub fn ropeHeads(x: []f32, head_count: usize, head_dim: usize, p: RopeParams, ca
             const b_index = if (p.mode == .neox) pair / 2 + n_rot / 2 else pair + 1;
             const x0 = v[a_index];
             const x1 = v[b_index];
-            v[a_index] = x0 * c - x1 * s;
-            v[b_index] = x0 * s + x1 * c;
+            // llama.cpp is built with FMA contraction (GCC's default): match its roundings.
+            v[a_index] = simd.fusedMulAdd(f32, x0, c, -(x1 * s));
+            v[b_index] = simd.fusedMulAdd(f32, x0, s, x1 * c);
         }
     }
 }

@@ -439,6 +439,29 @@ pub fn quantizeRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) vo
     }
 }
 
+/// Activation quantization as ggml's x86 backend does it (quantize_row_q8_0 / q8_1 in arch/x86/quants.c):
+/// the inverse scale is 127 / max rather than 1 / d, and values round half to even. Weights are quantized
+/// with the reference functions above; activations with these, so zinc's dot products see the same integers
+/// llama.cpp's do.
+pub fn quantizeActivationRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) void {
+    switch (t) {
+        .q8_0, .q8_1 => for (y, 0..) |*blk, i| {
+            const src = x[i * qk ..][0..qk];
+            const max = absMax(src);
+            const d = max / 127.0;
+            const id: f32 = if (max != 0) 127.0 / max else 0;
+            blk.d = @floatCast(d);
+            var sum: i32 = 0;
+            for (src, 0..) |v, j| {
+                blk.qs[j] = @intCast(nearestInt(v * id));
+                sum += blk.qs[j];
+            }
+            if (t == .q8_1) blk.s = @floatCast(d * @as(f32, @floatFromInt(sum)));
+        },
+        else => quantizeRow(t, x, y),
+    }
+}
+
 test "q4_0 and q8_k quantize round trips stay within half a step" {
     var prng = std.Random.DefaultPrng.init(9);
     const rand = prng.random();

@@ -39,6 +39,32 @@ fn dotScalar(a: []const i8, c: []const i8) i32 {
     return s;
 }
 
+const I32x8 = @Vector(8, i32);
+const F32x8 = @Vector(8, f32);
+
+/// ggml's AVX2 lane structure (maddubs then madd): lane j sums the four products of bytes 4j..4j+3.
+inline fn laneSums(a: I8x32, c: I8x32) I32x8 {
+    const wa: @Vector(32, i32) = a;
+    const wc: @Vector(32, i32) = c;
+    const p = wa * wc;
+    const even = @shuffle(i32, p, undefined, [16]i32{ 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30 });
+    const odd = @shuffle(i32, p, undefined, [16]i32{ 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31 });
+    const pairs = even + odd;
+    const e2 = @shuffle(i32, pairs, undefined, [8]i32{ 0, 2, 4, 6, 8, 10, 12, 14 });
+    const o2 = @shuffle(i32, pairs, undefined, [8]i32{ 1, 3, 5, 7, 9, 11, 13, 15 });
+    return e2 + o2;
+}
+
+fn laneSumsScalar(a: []const i8, c: []const i8) I32x8 {
+    var lanes: [8]i32 = .{0} ** 8;
+    for (0..32) |i| lanes[i / 4] += @as(i32, a[i]) * @as(i32, c[i]);
+    return lanes;
+}
+
+inline fn toF32x8(v: I32x8) F32x8 {
+    return @floatFromInt(v);
+}
+
 /// Low nibbles as values 0..15, then high nibbles as 16..31: the order of the simple 4-bit types.
 inline fn nibbles(qs: [16]u8) U8x32 {
     const v: U8x16 = qs;
@@ -288,6 +314,63 @@ fn vecDotK(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.BlockQ8
     return sum;
 }
 
+/// The simple types as ggml's AVX2 vec_dot accumulates them: per block, 8 integer lane sums scaled by dx·dy
+/// and fused into an 8-lane f32 accumulator; Q4_1/Q5_1 add m·s in a scalar sum; hsum_float_8 at the end.
+fn vecDotSimple(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(b.activationType(t)), comptime vectorized: bool) f32 {
+    var acc: F32x8 = @splat(0);
+    var summs: f32 = 0;
+    for (x, y) |*bx, *by| {
+        const lanes = if (vectorized) laneSums(unpackSimple(t, bx), by.qs) else blk: {
+            const q = unpackSimpleScalar(t, bx);
+            break :blk laneSumsScalar(&q, &by.qs);
+        };
+        const d: F32x8 = @splat(h(bx.d) * h(by.d));
+        acc = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc);
+        if (t == .q4_1 or t == .q5_1) summs += h(bx.m) * h(by.s);
+    }
+    return simd.hsum8(acc) + summs;
+}
+
+/// Q4_K, Q5_K and Q6_K as ggml's AVX2 kernels accumulate them: per super-block, lane j sums
+/// scale × q × q8 over bytes 4j..4j+3 of every 32-value chunk; the mins go to a 4-lane accumulator (Q4_K) or
+/// a scalar sum (Q5_K).
+fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.BlockQ8_K, comptime vectorized: bool) f32 {
+    const sub = comptime subBlockSize(t);
+    var acc: F32x8 = @splat(0);
+    var acc_m: @Vector(4, f32) = @splat(0);
+    var summs: f32 = 0;
+    for (x, y) |*bx, *by| {
+        const u = unpackK(t, bx, vectorized);
+        var lanes: I32x8 = @splat(0);
+        for (0..qk_k / 32) |chunk| {
+            const a = u.q[chunk * 32 ..][0..32];
+            const c = by.qs[chunk * 32 ..][0..32];
+            const raw = if (vectorized) laneSums(a.*, c.*) else laneSumsScalar(a, c);
+            var scale: I32x8 = undefined;
+            inline for (0..8) |j| scale[j] = u.scales[(chunk * 32 + 4 * j) / sub];
+            lanes += raw * scale;
+        }
+        const d: F32x8 = @splat(by.d * h(bx.d));
+        acc = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc);
+        if (t == .q4_k or t == .q5_k) {
+            const dmin = -by.d * h(bx.dmin);
+            var prod: @Vector(4, i32) = undefined;
+            inline for (0..4) |k| {
+                const s0 = @as(i32, by.bsums[4 * k]) + by.bsums[4 * k + 1];
+                const s1 = @as(i32, by.bsums[4 * k + 2]) + by.bsums[4 * k + 3];
+                prod[k] = u.mins[2 * k] * s0 + u.mins[2 * k + 1] * s1;
+            }
+            if (t == .q4_k) {
+                acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m);
+            } else {
+                summs += dmin * @as(f32, @floatFromInt(@reduce(.Add, prod)));
+            }
+        }
+    }
+    const m = (acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]);
+    return simd.hsum8(acc) + m + summs;
+}
+
 // ---- public entry points ----------------------------------------------------------------------------------------
 
 pub fn vecDotReference(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(b.activationType(t))) f32 {
@@ -298,14 +381,8 @@ pub fn vecDotReference(comptime t: b.TensorType, x: []const b.Block(t), y: []con
             for (x, y) |wx, wy| sum += @as(f64, toF32(t, wx)) * @as(f64, toF32(t, wy));
             return @floatCast(sum);
         },
-        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
-            var sum: f32 = 0;
-            for (x, y) |*bx, *by| {
-                const q = unpackSimpleScalar(t, bx);
-                sum += combineSimple(t, bx, by, dotScalar(&q, &by.qs));
-            }
-            return sum;
-        },
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => return vecDotSimple(t, x, y, false),
+        .q4_k, .q5_k, .q6_k => return vecDotKLanes(t, x, y, false),
         else => return vecDotK(t, x, y, false),
     }
 }
@@ -337,11 +414,8 @@ pub fn vecDot(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bloc
             while (i < x.len) : (i += 1) sum += toF32(t, x[i]) * toF32(t, y[i]);
             return sum;
         },
-        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
-            var sum: f32 = 0;
-            for (x, y) |*bx, *by| sum += combineSimple(t, bx, by, dotI8(unpackSimple(t, bx), by.qs));
-            return sum;
-        },
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => return vecDotSimple(t, x, y, true),
+        .q4_k, .q5_k, .q6_k => return vecDotKLanes(t, x, y, true),
         else => return vecDotK(t, x, y, true),
     }
 }
