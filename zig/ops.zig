@@ -144,8 +144,10 @@ pub fn swiglu(gate: []const f32, up: []const f32, y: []f32) void {
 const gelu_coef_a: f32 = 0.044715;
 const sqrt_2_over_pi: f32 = 0.79788456080286535587989211986876;
 
+/// ggml_gelu_f32, including the fma GCC contracts `1 + a*x*x` into and libm's tanhf.
 pub fn geluExact(x: f32) f32 {
-    return 0.5 * x * (1.0 + std.math.tanh(sqrt_2_over_pi * x * (1.0 + gelu_coef_a * x * x)));
+    const inner = simd.fusedMulAdd(f32, gelu_coef_a * x, x, 1.0);
+    return 0.5 * x * (1.0 + simd.tanhf(sqrt_2_over_pi * x * inner));
 }
 
 /// ggml's GELU (tanh approximation) as its CPU backend evaluates it: through an f16 table — the input is

@@ -17,6 +17,15 @@
 #include <string>
 #include <vector>
 
+// Model parameters shared by every mode. Weight repacking (llama.cpp's CPU "extra buffer types", which
+// interleave Q4_0/Q4_K/IQ4_NL rows and change the float summation order) is off unless LLAMA_REF_REPACK=1:
+// zinc's references are llama.cpp's plain vec_dot paths.
+static llama_model_params model_params() {
+    llama_model_params mp = llama_model_default_params();
+    mp.use_extra_bufts = getenv("LLAMA_REF_REPACK") && std::string(getenv("LLAMA_REF_REPACK")) == "1";
+    return mp;
+}
+
 static std::string json_escape(const std::string & s) {
     std::string o;
     for (unsigned char c : s) {
@@ -54,7 +63,7 @@ int main(int argc, char ** argv) {
         dump_name = argv[2];
         llama_backend_init();
         llama_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
-        llama_model * model = llama_model_load_from_file(argv[3], llama_model_default_params());
+        llama_model * model = llama_model_load_from_file(argv[3], model_params());
         const llama_vocab * vocab = llama_model_get_vocab(model);
         llama_context_params cp = llama_context_default_params();
         cp.n_ctx = 4096; cp.n_batch = 2048; cp.n_threads = 2; cp.n_threads_batch = 2;
@@ -80,7 +89,7 @@ int main(int argc, char ** argv) {
         const char * tmpl = argc >= 4 ? argv[2] : nullptr;
         const char * path = argc >= 4 ? argv[3] : argv[2];
         llama_backend_init();
-        llama_model * model = llama_model_load_from_file(path, llama_model_default_params());
+        llama_model * model = llama_model_load_from_file(path, model_params());
         if (!model) return 1;
         if (tmpl == nullptr || tmpl[0] == 0) tmpl = llama_model_chat_template(model, nullptr);
         const llama_chat_message msgs[] = {
@@ -102,7 +111,7 @@ int main(int argc, char ** argv) {
     const int n_predict = atoi(argv[2]);
     llama_backend_init();
     llama_log_set([](ggml_log_level, const char *, void *) {}, nullptr);
-    llama_model * model = llama_model_load_from_file(path, llama_model_default_params());
+    llama_model * model = llama_model_load_from_file(path, model_params());
     if (!model) return 1;
     const llama_vocab * vocab = llama_model_get_vocab(model);
     const int n_vocab = llama_vocab_n_tokens(vocab);

@@ -229,6 +229,7 @@ export class Model {
       capture?.(`blk.${il}.attn_out`, attn, [T, c.headCount * c.valueDim]);
       this.matmul(L.output, attn, T, this.proj);
       if (L.outputBias) K.addRows(this.proj, L.outputBias, T);
+      capture?.(`blk.${il}.attn_proj`, this.proj.subarray(0, T * E), [T, E]);
       if (L.postAttentionNorm) K.rmsNorm(this.proj, L.postAttentionNorm, this.proj, T, E, c.normEps);
       K.add(this.proj, this.x, this.x, T * E);
       capture?.(`blk.${il}.attn_residual`, this.x.subarray(0, T * E), [T, E]);
@@ -261,6 +262,7 @@ export class Model {
       capture?.(`blk.${il}.ffn_hidden`, hidden, [T, F]);
       this.matmul(L.down, hidden, T, this.proj);
       if (L.downBias) K.addRows(this.proj, L.downBias, T);
+      capture?.(`blk.${il}.ffn_out`, this.proj.subarray(0, T * E), [T, E]);
       if (L.postFfnNorm) K.rmsNorm(this.proj, L.postFfnNorm, this.proj, T, E, c.normEps);
       K.add(this.proj, this.x, this.x, T * E);
       capture?.(`blk.${il}.out`, this.x.subarray(0, T * E), [T, E]);

@@ -198,6 +198,7 @@ fn unpackK(comptime t: b.TensorType, blk: *const b.Block(t), comptime vectorized
             }
         },
         .q6_k => {
+            // Levels stay unsigned (0..63); the -32 offset is applied through Q8_K's bsums, as ggml does.
             for (0..16) |s| u.scales[s] = blk.scales[s];
             for (0..2) |half| {
                 const ql = blk.ql[half * 64 ..][0..64];
@@ -209,17 +210,16 @@ fn unpackK(comptime t: b.TensorType, blk: *const b.Block(t), comptime vectorized
                     const hv: U8x32 = qh.*;
                     const m4: U8x32 = @splat(0xF);
                     const m2: U8x32 = @splat(3);
-                    const bias: I8x32 = @splat(32);
-                    o[0..32].* = @as(I8x32, @bitCast((l0 & m4) | ((hv & m2) << @splat(4)))) - bias;
-                    o[32..64].* = @as(I8x32, @bitCast((l1 & m4) | (((hv >> @splat(2)) & m2) << @splat(4)))) - bias;
-                    o[64..96].* = @as(I8x32, @bitCast((l0 >> @splat(4)) | (((hv >> @splat(4)) & m2) << @splat(4)))) - bias;
-                    o[96..128].* = @as(I8x32, @bitCast((l1 >> @splat(4)) | (((hv >> @splat(6)) & m2) << @splat(4)))) - bias;
+                    o[0..32].* = @as(I8x32, @bitCast((l0 & m4) | ((hv & m2) << @splat(4))));
+                    o[32..64].* = @as(I8x32, @bitCast((l1 & m4) | (((hv >> @splat(2)) & m2) << @splat(4))));
+                    o[64..96].* = @as(I8x32, @bitCast((l0 >> @splat(4)) | (((hv >> @splat(4)) & m2) << @splat(4))));
+                    o[96..128].* = @as(I8x32, @bitCast((l1 >> @splat(4)) | (((hv >> @splat(6)) & m2) << @splat(4))));
                 } else {
                     for (0..32) |l| {
-                        o[l] = @as(i8, @intCast((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4))) - 32;
-                        o[l + 32] = @as(i8, @intCast((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4))) - 32;
-                        o[l + 64] = @as(i8, @intCast((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4))) - 32;
-                        o[l + 96] = @as(i8, @intCast((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4))) - 32;
+                        o[l] = @intCast((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4));
+                        o[l + 32] = @intCast((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4));
+                        o[l + 64] = @intCast((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4));
+                        o[l + 96] = @intCast((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4));
                     }
                 }
             }
@@ -349,6 +349,10 @@ fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
             var scale: I32x8 = undefined;
             inline for (0..8) |j| scale[j] = u.scales[(chunk * 32 + 4 * j) / sub];
             lanes += raw * scale;
+        }
+        if (t == .q6_k) {
+            // ggml: lane k -= 32 × (bsums[2k]·scale[2k] + bsums[2k+1]·scale[2k+1]).
+            inline for (0..8) |k| lanes[k] -= 32 * (@as(i32, by.bsums[2 * k]) * u.scales[2 * k] + @as(i32, by.bsums[2 * k + 1]) * u.scales[2 * k + 1]);
         }
         const d: F32x8 = @splat(by.d * h(bx.d));
         acc = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc);
