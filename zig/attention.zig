@@ -36,7 +36,7 @@ fn dotF16(a: []const f16, c: []const f16) f32 {
         inline for (0..4) |j| {
             const x: V8 = @floatCast(@as(@Vector(8, f16), a[i + j * 8 ..][0..8].*));
             const y: V8 = @floatCast(@as(@Vector(8, f16), c[i + j * 8 ..][0..8].*));
-            sum[j] = simd.mulAdd(V8, x, y, sum[j]);
+            sum[j] = simd.fusedMulAdd(V8, x, y, sum[j]);
         }
     }
     sum[0] += sum[2];
@@ -55,7 +55,7 @@ fn dotF16(a: []const f16, c: []const f16) f32 {
 
 /// y = f16(y + x * v), element-wise (ggml_vec_mad_f16).
 fn madF16(y: []f16, x: []const f16, v: f32) void {
-    for (y, x) |*o, p| o.* = @floatCast(simd.mulAdd(f32, p, v, o.*));
+    for (y, x) |*o, p| o.* = @floatCast(simd.fusedMulAdd(f32, p, v, o.*));
 }
 
 /// y = f16(y * v) (ggml_vec_scale_f16).

@@ -14,25 +14,24 @@ pub fn dotF32Reference(a: []const f32, b: []const f32) f32 {
 
 // ---- SIMD ---------------------------------------------------------------------------------------------------
 
+/// f32 · f32 in ggml's AVX2 order (ggml_vec_dot_f32): four 8-lane fused accumulators over steps of 32, then
+/// GGML_F32x8_REDUCE, then a scalar tail in f64. Identical on every variant.
 pub fn dotF32(a: []const f32, b: []const f32) f32 {
     std.debug.assert(a.len == b.len);
-    const lanes = simd.f32_lanes;
-    const V = simd.F32Vec;
-    const n = a.len;
-    // Four independent accumulators hide the latency of the multiply-add chain.
-    var acc: [4]V = .{ @splat(0), @splat(0), @splat(0), @splat(0) };
+    const V8 = @Vector(8, f32);
+    var sum: [4]V8 = .{ @splat(0), @splat(0), @splat(0), @splat(0) };
+    const np = a.len & ~@as(usize, 31);
     var i: usize = 0;
-    while (i + 4 * lanes <= n) : (i += 4 * lanes) {
-        inline for (0..4) |k| {
-            acc[k] = simd.mulAdd(V, simd.load(lanes, f32, a, i + k * lanes), simd.load(lanes, f32, b, i + k * lanes), acc[k]);
-        }
+    while (i < np) : (i += 32) {
+        inline for (0..4) |j| sum[j] = simd.fusedMulAdd(V8, a[i + j * 8 ..][0..8].*, b[i + j * 8 ..][0..8].*, sum[j]);
     }
-    while (i + lanes <= n) : (i += lanes) {
-        acc[0] = simd.mulAdd(V, simd.load(lanes, f32, a, i), simd.load(lanes, f32, b, i), acc[0]);
-    }
-    var sum = @reduce(.Add, (acc[0] + acc[1]) + (acc[2] + acc[3]));
-    while (i < n) : (i += 1) sum += a[i] * b[i];
-    return sum;
+    sum[0] += sum[2];
+    sum[1] += sum[3];
+    sum[0] += sum[1];
+    const q = @as(@Vector(4, f32), @shuffle(f32, sum[0], undefined, [4]i32{ 4, 5, 6, 7 })) + @as(@Vector(4, f32), @shuffle(f32, sum[0], undefined, [4]i32{ 0, 1, 2, 3 }));
+    var total: f64 = (q[0] + q[1]) + (q[2] + q[3]);
+    while (i < a.len) : (i += 1) total += a[i] * b[i];
+    return @floatCast(total);
 }
 
 // ---- tests --------------------------------------------------------------------------------------------------

@@ -43,6 +43,7 @@ export fn zinc_cpu_features() u64 {
 }
 
 export fn zinc_pool_init(thread_count: u32) i32 {
+    @import("simd.zig").initLibm();
     if (thread_count == 0 or thread_count > 1024) return @intFromEnum(Status.invalid_argument);
     runtime.initPool(thread_count) catch |err| return @intFromEnum(switch (err) {
         error.OutOfMemory => Status.out_of_memory,

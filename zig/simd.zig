@@ -22,15 +22,10 @@ pub inline fn load(comptime n: comptime_int, comptime T: type, src: []const T, o
     return src[offset..][0..n].*;
 }
 
-/// a * b + c rounded once, on every target: the FMA instruction where there is one, else f64 arithmetic
-/// (the product of two f32 is exact in f64). Kernels that must agree bit for bit across variants use it.
+/// a * b + c rounded once, on every target: the FMA instruction where there is one, else compiler-rt's
+/// correctly rounded software fma (slow, but the baseline variant then gives the same bits as the others).
 pub inline fn fusedMulAdd(comptime T: type, a: T, b: T, c: T) T {
-    if (has_fma) return @mulAdd(T, a, b, c);
-    const W = if (@typeInfo(T) == .vector) @Vector(@typeInfo(T).vector.len, f64) else f64;
-    const wa: W = a;
-    const wb: W = b;
-    const wc: W = c;
-    return @floatCast(wa * wb + wc);
+    return @mulAdd(T, a, b, c);
 }
 
 /// ggml's hsum_float_8: (x0+x4 + x2+x6) + (x1+x5 + x3+x7), in that association.
@@ -42,27 +37,51 @@ pub inline fn hsum8(x: @Vector(8, f32)) f32 {
     return (r0 + r2) + (r1 + r3);
 }
 
-// With libc linked (the shipped libraries), use its expf/cosf/sinf/powf so results round exactly as in
-// llama.cpp, which calls the same functions; the static test executables fall back to Zig's own.
-const libm = struct {
-    extern "c" fn expf(x: f32) f32;
-    extern "c" fn cosf(x: f32) f32;
-    extern "c" fn sinf(x: f32) f32;
-    extern "c" fn powf(x: f32, y: f32) f32;
-    extern "c" fn tanhf(x: f32) f32;
-};
+// With libc linked (the shipped libraries), use the C library's expf/cosf/sinf/powf/tanhf so results round
+// exactly as in llama.cpp, which calls the same functions. They are looked up with dlsym at run time: a
+// plain extern reference can bind to compiler-rt's own copies linked into the library, which round
+// differently. The static test executables use Zig's implementations.
+const UnaryFn = *const fn (f32) callconv(.c) f32;
+const BinaryFn = *const fn (f32, f32) callconv(.c) f32;
+const Libm = struct { expf: UnaryFn, cosf: UnaryFn, sinf: UnaryFn, tanhf: UnaryFn, powf: BinaryFn };
+var libm_table: ?Libm = null;
+
+fn lookup(comptime T: type, name: [*:0]const u8) ?T {
+    const sym = std.c.dlsym(null, name) orelse return null;
+    return @ptrCast(@alignCast(sym));
+}
+
+fn libm() ?*const Libm {
+    if (!builtin.link_libc) return null;
+    if (libm_table == null) {
+        libm_table = .{
+            .expf = lookup(UnaryFn, "expf") orelse return null,
+            .cosf = lookup(UnaryFn, "cosf") orelse return null,
+            .sinf = lookup(UnaryFn, "sinf") orelse return null,
+            .tanhf = lookup(UnaryFn, "tanhf") orelse return null,
+            .powf = lookup(BinaryFn, "powf") orelse return null,
+        };
+    }
+    return &libm_table.?;
+}
+
+/// Resolves the C library's functions once, before any kernel runs on several threads.
+pub fn initLibm() void {
+    _ = libm();
+}
+
 pub fn expf(x: f32) f32 {
-    return if (builtin.link_libc) libm.expf(x) else @exp(x);
+    return if (libm()) |m| m.expf(x) else @exp(x);
 }
 pub fn cosf(x: f32) f32 {
-    return if (builtin.link_libc) libm.cosf(x) else @cos(x);
+    return if (libm()) |m| m.cosf(x) else @cos(x);
 }
 pub fn sinf(x: f32) f32 {
-    return if (builtin.link_libc) libm.sinf(x) else @sin(x);
+    return if (libm()) |m| m.sinf(x) else @sin(x);
 }
 pub fn powf(x: f32, y: f32) f32 {
-    return if (builtin.link_libc) libm.powf(x, y) else std.math.pow(f32, x, y);
+    return if (libm()) |m| m.powf(x, y) else std.math.pow(f32, x, y);
 }
 pub fn tanhf(x: f32) f32 {
-    return if (builtin.link_libc) libm.tanhf(x) else std.math.tanh(x);
+    return if (libm()) |m| m.tanhf(x) else std.math.tanh(x);
 }

@@ -193,6 +193,7 @@ export class Model {
         K.rmsNorm(q, L.qNorm, q, T * c.headCount, c.headDim, c.normEps);
         K.rmsNorm(k, L.kNorm, k, T * c.kvHeadCount, c.headDim, c.normEps);
       }
+      capture?.(`blk.${il}.q_normed`, q, [T, c.headCount, c.headDim]);
       if (c.arch !== "gpt2") {
         K.rope(q, T, c.headCount, c.headDim, positions, this.ropeParams[il], w.ropeFactors);
         K.rope(k, T, c.kvHeadCount, c.headDim, positions, this.ropeParams[il], w.ropeFactors);
