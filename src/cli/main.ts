@@ -7,7 +7,12 @@
 import { Command, CommanderError } from "commander";
 import { ZincError } from "../errors.ts";
 import { parseThreadCount } from "../native/index.ts";
+import { registerChat } from "./chat.ts";
 import { registerDoctor } from "./doctor.ts";
+import { registerInspect } from "./inspect.ts";
+import { registerModels } from "./models.ts";
+import { registerRun } from "./run.ts";
+import { registerTokenize } from "./tokenize.ts";
 
 const program = new Command()
   .name("zinc")
@@ -21,6 +26,11 @@ const program = new Command()
   .exitOverride()
   .showSuggestionAfterError(true);
 
+registerChat(program);
+registerRun(program);
+registerModels(program);
+registerInspect(program);
+registerTokenize(program);
 registerDoctor(program);
 
 try {

@@ -43,6 +43,11 @@ export class GgufError extends ZincError {
   }
 }
 
+/** A name from the file, safe to put in a one-line message: escaped and cut to 64 characters. */
+function shown(name: string): string {
+  return JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+}
+
 const magic = 0x46554747; // "GGUF" little-endian
 const maxDims = 4;
 const valueTypeNames = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"];
@@ -90,7 +95,7 @@ class Cursor {
     const at = this.pos;
     const v = this.view.getBigUint64(this.pos, true);
     this.pos += 8;
-    if (v > BigInt(limit)) this.fail(field, `value ${v} is larger than possible here (limit ${limit})`, at);
+    if (v > BigInt(limit)) this.fail(field, `value ${v} is out of range (at most ${limit} here; truncated or corrupt file?)`, at);
     return Number(v);
   }
 
@@ -169,9 +174,9 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
   for (let i = 0; i < kvCount; i++) {
     const keyAt = c.pos;
     const key = c.string(`metadata key #${i}`);
-    if (metadata.has(key)) c.fail(`metadata key "${key}"`, "duplicate key", keyAt);
-    const type = c.u32(`metadata "${key}" type`);
-    metadata.set(key, c.value(type, `metadata "${key}"`, 0));
+    if (metadata.has(key)) c.fail(`metadata key ${shown(key)}`, "duplicate key", keyAt);
+    const type = c.u32(`metadata ${shown(key)} type`);
+    metadata.set(key, c.value(type, `metadata ${shown(key)}`, 0));
   }
 
   let alignment = 32;
@@ -188,20 +193,20 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
   for (let i = 0; i < tensorCount; i++) {
     const at = c.pos;
     const name = c.string(`tensor #${i} name`);
-    if (names.has(name)) c.fail(`tensor "${name}"`, "duplicate tensor name", at);
+    if (names.has(name)) c.fail(`tensor ${shown(name)}`, "duplicate tensor name", at);
     names.add(name);
-    const dims = c.u32(`tensor "${name}" n_dims`);
-    if (dims < 1 || dims > maxDims) c.fail(`tensor "${name}" n_dims`, `${dims} dimensions (1 to ${maxDims} allowed)`, c.pos - 4);
+    const dims = c.u32(`tensor ${shown(name)} n_dims`);
+    if (dims < 1 || dims > maxDims) c.fail(`tensor ${shown(name)} n_dims`, `${dims} dimensions (1 to ${maxDims} allowed)`, c.pos - 4);
     const shape: number[] = [];
     for (let d = 0; d < dims; d++) {
-      const n = c.count(`tensor "${name}" dim ${d}`, 2 ** 40);
-      if (n === 0) c.fail(`tensor "${name}" dim ${d}`, "zero-sized dimension", c.pos - 8);
+      const n = c.count(`tensor ${shown(name)} dim ${d}`, 2 ** 40);
+      if (n === 0) c.fail(`tensor ${shown(name)} dim ${d}`, "zero-sized dimension", c.pos - 8);
       shape.push(n);
     }
-    const typeId = c.u32(`tensor "${name}" type`);
+    const typeId = c.u32(`tensor ${shown(name)} type`);
     const type = tensorTypesById.get(typeId);
-    if (!type) c.fail(`tensor "${name}" type`, `unknown tensor type ${typeId}`, c.pos - 4);
-    const relative = c.count(`tensor "${name}" offset`, 2 ** 52);
+    if (!type) c.fail(`tensor ${shown(name)} type`, `unknown tensor type ${typeId}`, c.pos - 4);
+    const relative = c.count(`tensor ${shown(name)} offset`, 2 ** 52);
     raw.push({ name, type: type!, shape, relative, at });
   }
 
@@ -210,15 +215,15 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
 
   const tensors: TensorInfo[] = raw.map((t) => {
     const elementCount = t.shape.reduce((a, b) => a * b, 1);
-    if (!Number.isSafeInteger(elementCount) || elementCount > 2 ** 42) c.fail(`tensor "${t.name}" shape`, `absurd element count ${elementCount}`, t.at);
+    if (!Number.isSafeInteger(elementCount) || elementCount > 2 ** 42) c.fail(`tensor ${shown(t.name)} shape`, `absurd element count ${elementCount}`, t.at);
     if (t.shape[0] % t.type.blockValues !== 0) {
-      c.fail(`tensor "${t.name}" shape`, `row length ${t.shape[0]} is not a multiple of the ${t.type.name} block size ${t.type.blockValues}`, t.at);
+      c.fail(`tensor ${shown(t.name)} shape`, `row length ${t.shape[0]} is not a multiple of the ${t.type.name} block size ${t.type.blockValues}`, t.at);
     }
     const byteSize = (elementCount / t.type.blockValues) * t.type.blockBytes;
-    if (t.relative % alignment !== 0) c.fail(`tensor "${t.name}" offset`, `offset ${t.relative} is not aligned to ${alignment}`, t.at);
+    if (t.relative % alignment !== 0) c.fail(`tensor ${shown(t.name)} offset`, `offset ${t.relative} is not aligned to ${alignment}`, t.at);
     const offset = dataOffset + t.relative;
     if (offset + byteSize > bytes.byteLength) {
-      c.fail(`tensor "${t.name}" data`, `bytes ${offset}..${offset + byteSize} run past the end of the ${bytes.byteLength}-byte file (truncated?)`, t.at);
+      c.fail(`tensor ${shown(t.name)} data`, `bytes ${offset}..${offset + byteSize} run past the end of the ${bytes.byteLength}-byte file (truncated?)`, t.at);
     }
     return { name: t.name, type: t.type, shape: t.shape, elementCount, offset, byteSize };
   });
@@ -227,7 +232,7 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
   for (let i = 1; i < byOffset.length; i++) {
     const prev = byOffset[i - 1];
     if (byOffset[i].offset < prev.offset + prev.byteSize) {
-      c.fail(`tensor "${byOffset[i].name}" data`, `overlaps tensor "${prev.name}"`, byOffset[i].offset);
+      c.fail(`tensor ${shown(byOffset[i].name)} data`, `overlaps tensor ${shown(prev.name)}`, byOffset[i].offset);
     }
   }
 

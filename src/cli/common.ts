@@ -1,0 +1,84 @@
+/** Pieces every command shares: option parsing with clear errors, model opening, memory and timing facts. */
+import { readFileSync, statSync } from "node:fs";
+import { freemem } from "node:os";
+import { ZincError } from "../errors.ts";
+import { openLoadedModel, type LoadedModel } from "../index.ts";
+import { defaultModelAlias, locateModel } from "../registry/registry.ts";
+import { pullModel } from "../registry/pull.ts";
+
+export function parseInteger(text: string, flag: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ZincError(`${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+  return n;
+}
+
+export function parseFloatOption(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < min || n > max) throw new ZincError(`${flag} must be a number from ${min} to ${max}, got "${text}"`);
+  return n;
+}
+
+const sizeUnits: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, t: 1024 ** 4 };
+
+/** "6G", "512M", "1.5GB", "1000000" → bytes. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*$/.exec(text);
+  const unit = m ? sizeUnits[m[2].toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw new ZincError(`${flag} must be a size like 6G or 512M, got "${text}"`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/** Available memory (MemAvailable), the default budget. */
+export function availableMemory(): number {
+  try {
+    const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync("/proc/meminfo", "utf8"));
+    if (m) return Number(m[1]) * 1024;
+  } catch {}
+  return freemem();
+}
+
+export function peakRssMb(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    if (m) return Math.round(Number(m[1]) / 1024);
+  } catch {}
+  return Math.round(process.memoryUsage().rss / 1024 / 1024);
+}
+
+export interface ModelFlags {
+  model?: string;
+  ctx?: string;
+  chatTemplate?: string;
+}
+
+/** Resolves --model (alias, pulling it if needed, or path) and opens it; `loadMs` is the open time. */
+export async function openFromFlags(flags: ModelFlags): Promise<{ model: LoadedModel; loadMs: number; path: string }> {
+  const name = flags.model ?? defaultModelAlias;
+  const location = locateModel(name);
+  let path = location.path;
+  if (location.kind === "alias" && !location.downloaded) path = await pullModel(location.entry);
+  const contextLength = flags.ctx ? parseInteger(flags.ctx, "--ctx", 16, 1 << 20) : 4096;
+  const size = statSync(path).size;
+  const t0 = performance.now();
+  const model = openLoadedModel(path, { contextLength, chatTemplateFile: flags.chatTemplate });
+  const needed = model.model.cache.bytes;
+  const available = availableMemory();
+  if (needed > available) {
+    model.close();
+    throw new ZincError(
+      `not enough memory: the KV cache at --ctx ${model.model.contextLength} needs ${formatBytes(needed)} besides the ${formatBytes(size)} model, ${formatBytes(available)} is available`,
+      "use a shorter --ctx or a smaller quant",
+    );
+  }
+  return { model, loadMs: performance.now() - t0, path };
+}
+
+export function dim(text: string): string {
+  return process.stderr.isTTY ? `\x1b[2m${text}\x1b[0m` : text;
+}

@@ -1,0 +1,102 @@
+/** `zinc run`: one completion (or one chat turn with --chat), streamed or as one JSON object. */
+import type { Command } from "commander";
+import type { GenerateOptions } from "../index.ts";
+import { openFromFlags, parseFloatOption, parseInteger, peakRssMb } from "./common.ts";
+
+interface RunFlags {
+  model?: string;
+  prompt: string;
+  n: string;
+  temp: string;
+  topK?: string;
+  topP?: string;
+  minP?: string;
+  repeatPenalty?: string;
+  seed?: string;
+  ctx?: string;
+  chat?: boolean;
+  system?: string;
+  chatTemplate?: string;
+  json?: boolean;
+}
+
+export function samplingFromFlags(flags: { n?: string; temp?: string; topK?: string; topP?: string; minP?: string; repeatPenalty?: string; seed?: string }): GenerateOptions {
+  return {
+    maxTokens: flags.n !== undefined ? parseInteger(flags.n, "-n", 0, 1 << 20) : 256,
+    temperature: flags.temp !== undefined ? parseFloatOption(flags.temp, "--temp", 0, 100) : undefined,
+    topK: flags.topK !== undefined ? parseInteger(flags.topK, "--top-k", 0) : undefined,
+    topP: flags.topP !== undefined ? parseFloatOption(flags.topP, "--top-p", 0.0001, 1) : undefined,
+    minP: flags.minP !== undefined ? parseFloatOption(flags.minP, "--min-p", 0, 0.9999) : undefined,
+    repeatPenalty: flags.repeatPenalty !== undefined ? parseFloatOption(flags.repeatPenalty, "--repeat-penalty", 0.01, 100) : undefined,
+    seed: flags.seed !== undefined ? parseInteger(flags.seed, "--seed", 0, 2 ** 32 - 1) : undefined,
+  };
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command("run")
+    .description("generate one completion (or one chat turn with --chat)")
+    .option("-m, --model <alias|path>", "model alias or GGUF path (default: smollm2-135m)")
+    .requiredOption("-p, --prompt <text>", "the prompt")
+    .option("-n, --n <tokens>", "tokens to generate at most", "128")
+    .option("--temp <t>", "temperature; 0 is greedy", "0")
+    .option("--top-k <k>", "keep the k most likely tokens (0: all)")
+    .option("--top-p <p>", "nucleus sampling threshold")
+    .option("--min-p <p>", "drop tokens below p × the top probability")
+    .option("--repeat-penalty <r>", "penalise recently used tokens")
+    .option("--seed <s>", "random seed (same seed, same output)")
+    .option("--ctx <n>", "context length in tokens", "4096")
+    .option("--chat", "wrap the prompt as a user message in the model's chat template")
+    .option("--system <text>", "system message for --chat")
+    .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
+    .option("--json", "print one JSON object instead of streaming text")
+    .action(async (flags: RunFlags) => {
+      const options = samplingFromFlags(flags);
+      const { model, loadMs } = await openFromFlags(flags);
+      const messages = [...(flags.system ? [{ role: "system", content: flags.system }] : []), { role: "user", content: flags.prompt }];
+      const promptIds = flags.chat ? model.chatPrompt(messages).ids : model.tokenize(flags.prompt);
+      const run = model.session.generate(promptIds, options);
+      const generated: number[] = [];
+      let text = "";
+      let stats;
+      for (;;) {
+        const next = run.next();
+        if (next.done) {
+          stats = next.value;
+          break;
+        }
+        generated.push(next.value.token);
+        text += next.value.text;
+        if (!flags.json) process.stdout.write(next.value.text);
+      }
+      if (!flags.json) {
+        process.stdout.write("\n");
+        model.close();
+        return;
+      }
+      const decodeTokens = Math.max(0, stats.generatedTokens - 1);
+      console.log(
+        JSON.stringify({
+          text,
+          prompt_tokens: promptIds,
+          generated_tokens: generated,
+          stop_reason: stats.stopReason,
+          timings: {
+            load_ms: round(loadMs),
+            prefill_ms: round(stats.prefillMs),
+            ttft_ms: round(stats.ttftMs),
+            prefill_tok_s: round(stats.prefillTokens / (stats.prefillMs / 1000)),
+            decode_tok_s: round(decodeTokens > 0 ? decodeTokens / (stats.decodeMs / 1000) : 0),
+          },
+          peak_rss_mb: peakRssMb(),
+          kernel_variant: model.model.kernels.variant,
+          threads: model.model.kernels.threads,
+        }),
+      );
+      model.close();
+    });
+}
+
+function round(x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 100) / 100 : 0;
+}
