@@ -82,7 +82,7 @@ describe("GGUF reader and writer", () => {
       [Uint8Array.from([0x47, 0x47, 0x55, 0x46, 0, 0, 0, 3]), /big-endian/],
       [good.subarray(0, 3), /shorter than a GGUF header/],
       [good.subarray(0, 20), /truncated|runs past the end|needs/],
-      [good.subarray(0, good.length - 1000), /tensor .* runs past the end/],
+      [good.subarray(0, good.length - 1000), /tensor .* run past the end/],
     ];
     for (const [bytes, message] of cases) {
       expect(() => parseGguf(bytes, "x.gguf")).toThrow(message);
