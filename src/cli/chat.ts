@@ -23,6 +23,7 @@ interface ChatFlags {
   seed?: string;
   ctx?: string;
   chatTemplate?: string;
+  memBudget?: string;
 }
 
 const help = `commands:
@@ -48,6 +49,7 @@ export function registerChat(program: Command): void {
     .option("--seed <s>", "random seed")
     .option("--ctx <n>", "context length in tokens", "4096")
     .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
+    .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)")
     .action(async (flags: ChatFlags) => {
       const sampling = samplingFromFlags(flags);
       const { model } = await openFromFlags(flags);

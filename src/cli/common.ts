@@ -1,5 +1,5 @@
 /** Pieces every command shares: option parsing with clear errors, model opening, memory and timing facts. */
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { freemem } from "node:os";
 import { ZincError } from "../errors.ts";
 import { openLoadedModel, type LoadedModel } from "../index.ts";
@@ -55,6 +55,7 @@ export interface ModelFlags {
   model?: string;
   ctx?: string;
   chatTemplate?: string;
+  memBudget?: string;
 }
 
 /** Resolves --model (alias, pulling it if needed, or path) and opens it; `loadMs` is the open time. */
@@ -64,18 +65,9 @@ export async function openFromFlags(flags: ModelFlags): Promise<{ model: LoadedM
   let path = location.path;
   if (location.kind === "alias" && !location.downloaded) path = await pullModel(location.entry);
   const contextLength = flags.ctx ? parseInteger(flags.ctx, "--ctx", 16, 1 << 20) : 4096;
-  const size = statSync(path).size;
+  const memoryBudget = flags.memBudget ? parseSize(flags.memBudget, "--mem-budget") : availableMemory();
   const t0 = performance.now();
-  const model = openLoadedModel(path, { contextLength, chatTemplateFile: flags.chatTemplate });
-  const needed = model.model.cache.bytes;
-  const available = availableMemory();
-  if (needed > available) {
-    model.close();
-    throw new ZincError(
-      `not enough memory: the KV cache at --ctx ${model.model.contextLength} needs ${formatBytes(needed)} besides the ${formatBytes(size)} model, ${formatBytes(available)} is available`,
-      "use a shorter --ctx or a smaller quant",
-    );
-  }
+  const model = openLoadedModel(path, { contextLength, chatTemplateFile: flags.chatTemplate, memoryBudget });
   return { model, loadMs: performance.now() - t0, path };
 }
 

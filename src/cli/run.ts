@@ -17,6 +17,7 @@ interface RunFlags {
   chat?: boolean;
   system?: string;
   chatTemplate?: string;
+  memBudget?: string;
   json?: boolean;
 }
 
@@ -49,6 +50,7 @@ export function registerRun(program: Command): void {
     .option("--chat", "wrap the prompt as a user message in the model's chat template")
     .option("--system <text>", "system message for --chat")
     .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
+    .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)")
     .option("--json", "print one JSON object instead of streaming text")
     .action(async (flags: RunFlags) => {
       const options = samplingFromFlags(flags);

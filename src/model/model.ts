@@ -12,6 +12,7 @@ import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
 import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../native/index.ts";
 import { readConfig, type ModelConfig } from "./config.ts";
 import { KvCache } from "./kv-cache.ts";
+import { checkMemoryBudget, estimateMemory, type MemoryEstimate } from "./memory.ts";
 import { loadWeights, type ModelWeights, type Weight } from "./weights.ts";
 
 /** Called with every named intermediate tensor of a forward pass (a view: copy it to keep it). */
@@ -29,6 +30,8 @@ export interface ModelOptions {
   batchSize?: number;
   threads?: number;
   kernels?: Kernels;
+  /** Bytes the model may use (weights + KV cache + scratch); checked before anything is allocated. */
+  memoryBudget?: number;
 }
 
 export class Model {
@@ -38,6 +41,7 @@ export class Model {
   readonly contextLength: number;
   readonly batchSize: number;
   readonly cache: KvCache;
+  readonly memory: MemoryEstimate;
 
   // Activations, one row per token of the current chunk.
   private readonly x: Float32Array;
@@ -64,11 +68,14 @@ export class Model {
     this.kernels = options.kernels ?? loadKernels({ threads: options.threads });
     this.config = readConfig(file);
     const c = this.config;
-    this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
     this.contextLength = Math.min(options.contextLength ?? 4096, c.trainedContext);
     if (this.contextLength < 1) throw new ZincError("context length must be at least 1");
     this.batchSize = Math.max(1, Math.min(options.batchSize ?? 256, this.contextLength));
     const B = this.batchSize;
+    // Refuse before allocating anything if the budget cannot hold weights + KV cache + scratch.
+    this.memory = estimateMemory(c, file.tensors.reduce((n, t) => n + t.byteSize, 0), this.contextLength, B);
+    if (options.memoryBudget !== undefined) checkMemoryBudget(this.memory, options.memoryBudget, this.contextLength);
+    this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
     const qWidth = c.headCount * c.headDim;
     const kWidth = c.kvHeadCount * c.headDim;
     const vWidth = c.kvHeadCount * c.valueDim;

@@ -1,0 +1,131 @@
+/** The real CLI as a subprocess: chat with KV reuse, run --json, and every user error as one line. */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tensorType } from "../src/gguf/types.ts";
+import { writeGguf } from "../src/gguf/writer.ts";
+import { runCli, sharedDir, testModel } from "./helpers.ts";
+
+const stories = join(sharedDir, "fixtures", "models", "stories260K.gguf");
+let smollm = "";
+const env = () => ({ ZINC_MODELS: process.env.ZINC_MODELS });
+
+beforeAll(async () => {
+  smollm = await testModel("smollm2-135m");
+}, 600_000);
+
+function expectOneLineError(out: { exitCode: number; stderr: string }, pattern: RegExp) {
+  expect(out.exitCode).not.toBe(0);
+  const lines = out.stderr.trim().split("\n");
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(out.stderr).not.toContain("    at ");
+}
+
+describe("zinc chat", () => {
+  test("a piped three-turn chat reuses the KV cache: later turns only prefill their new tokens", () => {
+    const out = runCli(["chat", "-m", "smollm2-135m", "--temp", "0", "-n", "24"], { stdin: "Hi!\nWhat is 2+2?\nThanks!\n", env: env() });
+    expect(out.exitCode).toBe(0);
+    const stats = [...out.stderr.matchAll(/\[(\d+) new prompt tokens, (\d+) reused · (\d+) generated/g)].map((m) => m.slice(1).map(Number));
+    expect(stats).toHaveLength(3);
+    const [first, second, third] = stats;
+    expect(first[1]).toBe(0);
+    // Turn 2 reuses everything turn 1 left in the cache (prompt + answer) and computes only its own text.
+    expect(second[1]).toBe(first[0] + first[2]);
+    expect(second[0]).toBeLessThan(30);
+    expect(third[1]).toBe(second[1] + second[0] + second[2]);
+    expect(out.stdout).toContain("4");
+  }, 120_000);
+
+  test("/system, /save and /reset work in a piped session", () => {
+    const dir = mkdtempSync(join(tmpdir(), "zinc-chat-"));
+    const file = join(dir, "conversation.json");
+    const out = runCli(["chat", "-m", smollm, "--temp", "0", "-n", "8"], { stdin: `/system You are terse.\nHello\n/save ${file}\n/reset\n`, env: env() });
+    expect(out.exitCode).toBe(0);
+    const saved = JSON.parse(require("node:fs").readFileSync(file, "utf8"));
+    expect(saved.system).toBe("You are terse.");
+    expect(saved.messages.map((m: { role: string }) => m.role)).toEqual(["user", "assistant"]);
+    expect(out.stderr).toContain("[conversation cleared]");
+  }, 120_000);
+});
+
+describe("zinc run", () => {
+  test("--json has the documented fields with sane values", () => {
+    const out = runCli(["run", "-m", smollm, "-p", "The capital of France is", "-n", "12", "--json"], { env: env() });
+    expect(out.exitCode).toBe(0);
+    const r = JSON.parse(out.stdout);
+    expect(typeof r.text).toBe("string");
+    expect(r.text.startsWith(" Paris")).toBe(true);
+    expect(r.prompt_tokens).toEqual([504, 3575, 282, 4649, 314]);
+    expect(r.generated_tokens).toHaveLength(12);
+    for (const k of ["load_ms", "prefill_ms", "ttft_ms", "prefill_tok_s", "decode_tok_s"]) expect(r.timings[k]).toBeGreaterThan(0);
+    expect(r.timings.ttft_ms).toBeGreaterThanOrEqual(r.timings.prefill_ms);
+    expect(r.peak_rss_mb).toBeGreaterThan(50);
+    expect(["baseline", "avx2", "avx512", "neon"]).toContain(r.kernel_variant);
+    expect(r.threads).toBeGreaterThan(0);
+  }, 60_000);
+
+  test("the same seed gives the same sampled text", () => {
+    const args = ["run", "-m", stories, "-p", "Once upon a time", "-n", "30", "--temp", "1", "--seed", "7", "--json"];
+    const a = JSON.parse(runCli(args).stdout);
+    const b = JSON.parse(runCli(args).stdout);
+    const c = JSON.parse(runCli([...args.slice(0, -3), "--seed", "8", "--json"]).stdout);
+    expect(a.generated_tokens).toEqual(b.generated_tokens);
+    expect(c.generated_tokens).not.toEqual(a.generated_tokens);
+  }, 60_000);
+});
+
+describe("user errors are one line and a non-zero exit", () => {
+  const dir = mkdtempSync(join(tmpdir(), "zinc-errors-"));
+
+  test("unknown alias suggests the closest names", () => {
+    expectOneLineError(runCli(["run", "-m", "smollm2-135", "-p", "x"]), /unknown model "smollm2-135"; did you mean smollm2-135m/);
+  });
+
+  test("missing file", () => {
+    expectOneLineError(runCli(["run", "-m", "/nonexistent/model.gguf", "-p", "x"]), /model file \/nonexistent\/model\.gguf does not exist/);
+  });
+
+  test("not a GGUF file", () => {
+    const path = join(dir, "notes.gguf");
+    writeFileSync(path, "these are not weights");
+    expectOneLineError(runCli(["run", "-m", path, "-p", "x"]), /malformed GGUF file .*notes\.gguf: magic at byte 0: not a GGUF file/);
+  });
+
+  test("unsupported architecture is named", () => {
+    const path = join(dir, "mamba.gguf");
+    writeGguf(path, { "general.architecture": "mamba", "mamba.block_count": 1 }, [{ name: "x", type: tensorType("F32"), shape: [4], data: new Uint8Array(16) }]);
+    expectOneLineError(runCli(["run", "-m", path, "-p", "x"]), /architecture "mamba" .* is not supported/);
+  });
+
+  test("unsupported tensor type is named", () => {
+    const path = join(dir, "iq2.gguf");
+    const iq2 = tensorType("IQ2_XXS");
+    writeGguf(
+      path,
+      {
+        "general.architecture": "llama", "llama.block_count": 1, "llama.embedding_length": 256, "llama.attention.head_count": 1,
+        "llama.feed_forward_length": 256, "llama.context_length": 64, "tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": ["<unk>", "<s>", "</s>"],
+      },
+      [{ name: "token_embd.weight", type: iq2, shape: [256, 3], data: new Uint8Array(3 * iq2.blockBytes) }],
+    );
+    expectOneLineError(runCli(["run", "-m", path, "-p", "x"]), /token_embd\.weight has type IQ2_XXS, which zinc cannot compute with yet/);
+  });
+
+  test("a prompt longer than the context", () => {
+    expectOneLineError(runCli(["run", "-m", stories, "-p", "Once upon a time ".repeat(20), "--ctx", "16"]), /the prompt is \d+ tokens but the context holds 16/);
+  });
+
+  test("bad flag values and unknown flags", () => {
+    expectOneLineError(runCli(["run", "-m", stories, "-p", "x", "--temp", "hot"]), /--temp must be a number/);
+    expectOneLineError(runCli(["run", "-m", stories, "-p", "x", "-n", "-3"]), /-n must be a whole number/);
+    const unknown = runCli(["run", "-m", stories, "-p", "x", "--bogus"]);
+    expect(unknown.exitCode).not.toBe(0);
+    expect(unknown.stderr).toContain("unknown option '--bogus'");
+  });
+
+  test("not enough memory for the context says what is needed and the ways out", () => {
+    expectOneLineError(runCli(["run", "-m", smollm, "-p", "x", "--mem-budget", "64M"], { env: env() }), /not enough memory: this model needs \d+ MiB \(weights \d+ MiB \+ KV cache \d+ MiB at --ctx 4096.*budget is 64 MiB; use a smaller quant/);
+  });
+});
