@@ -10,6 +10,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 zig="$(bash scripts/zig-path.sh)"
+# Real models for the tests are downloaded once into the repo's ignored cache and reused.
+export ZINC_MODELS="${ZINC_MODELS:-$root/.cache/models}"
 
 if ! command -v qemu-aarch64-static >/dev/null 2>&1 && ! command -v qemu-aarch64 >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

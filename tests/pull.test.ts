@@ -57,7 +57,9 @@ beforeAll(() => {
 
 afterAll(() => {
   server.stop(true);
-  process.env.ZINC_MODELS = savedModels;
+  // Assigning undefined to process.env would store the string "undefined".
+  if (savedModels === undefined) delete process.env.ZINC_MODELS;
+  else process.env.ZINC_MODELS = savedModels;
 });
 
 function entry(file: string, path: string, sha256 = sha): RegistryEntry {
