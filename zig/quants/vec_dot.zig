@@ -8,6 +8,7 @@ const std = @import("std");
 const b = @import("blocks.zig");
 const ref = @import("reference.zig");
 const simd = @import("../simd.zig");
+const builtin = @import("builtin");
 const qk = b.qk;
 const qk_k = b.qk_k;
 
@@ -42,8 +43,39 @@ fn dotScalar(a: []const i8, c: []const i8) i32 {
 const I32x8 = @Vector(8, i32);
 const F32x8 = @Vector(8, f32);
 
+const I16x16 = @Vector(16, i16);
+
+const has_avx2 = builtin.cpu.arch == .x86_64 and std.Target.x86.featureSetHas(builtin.cpu.features, .avx2);
+
+/// vpmaddubsw: unsigned bytes of `a` times signed bytes of `c`, adjacent pairs summed to i16 (saturating).
+inline fn maddubs(a: U8x32, c: I8x32) I16x16 {
+    return asm ("vpmaddubsw %[c], %[a], %[ret]"
+        : [ret] "=x" (-> I16x16),
+        : [a] "x" (a),
+          [c] "x" (c),
+    );
+}
+
+/// vpmaddwd: i16 × i16, adjacent pairs summed to i32.
+inline fn maddwd(a: I16x16, c: I16x16) I32x8 {
+    return asm ("vpmaddwd %[c], %[a], %[ret]"
+        : [ret] "=x" (-> I32x8),
+        : [a] "x" (a),
+          [c] "x" (c),
+    );
+}
+
 /// ggml's AVX2 lane structure (maddubs then madd): lane j sums the four products of bytes 4j..4j+3.
+/// Every lane is an exact integer, so how it is computed does not change any result.
 inline fn laneSums(a: I8x32, c: I8x32) I32x8 {
+    if (has_avx2) {
+        // |a| × (c with a's sign), as ggml's mul_sum_i8_pairs: the products are the same, and no pair can
+        // saturate because activations stay within ±127.
+        const negative = a < @as(I8x32, @splat(0));
+        const abs_a: U8x32 = @bitCast(@select(i8, negative, @as(I8x32, @splat(0)) -% a, a));
+        const signed_c = @select(i8, negative, @as(I8x32, @splat(0)) -% c, c);
+        return maddwd(maddubs(abs_a, signed_c), @splat(1));
+    }
     const wa: @Vector(32, i32) = a;
     const wc: @Vector(32, i32) = c;
     const p = wa * wc;
@@ -53,6 +85,16 @@ inline fn laneSums(a: I8x32, c: I8x32) I32x8 {
     const e2 = @shuffle(i32, pairs, undefined, [8]i32{ 0, 2, 4, 6, 8, 10, 12, 14 });
     const o2 = @shuffle(i32, pairs, undefined, [8]i32{ 1, 3, 5, 7, 9, 11, 13, 15 });
     return e2 + o2;
+}
+
+/// Lane sums of unsigned levels (0..63) times activations, each lane scaled by its own factor.
+inline fn laneSumsScaled(a: I8x32, c: I8x32, scale: I32x8) I32x8 {
+    if (has_avx2) {
+        // maddwd with the scale in both halves of each lane multiplies the lane's two pair sums by it.
+        const scale16: I16x16 = @intCast(@shuffle(i32, scale, undefined, [16]i32{ 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7 }));
+        return maddwd(maddubs(@bitCast(a), c), scale16);
+    }
+    return laneSums(a, c) * scale;
 }
 
 fn laneSumsScalar(a: []const i8, c: []const i8) I32x8 {
@@ -345,10 +387,9 @@ fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
         for (0..qk_k / 32) |chunk| {
             const a = u.q[chunk * 32 ..][0..32];
             const c = by.qs[chunk * 32 ..][0..32];
-            const raw = if (vectorized) laneSums(a.*, c.*) else laneSumsScalar(a, c);
             var scale: I32x8 = undefined;
             inline for (0..8) |j| scale[j] = u.scales[(chunk * 32 + 4 * j) / sub];
-            lanes += raw * scale;
+            lanes += if (vectorized) laneSumsScaled(a.*, c.*, scale) else laneSumsScalar(a, c) * scale;
         }
         if (t == .q6_k) {
             // ggml: lane k -= 32 × (bsums[2k]·scale[2k] + bsums[2k+1]·scale[2k+1]).
@@ -373,6 +414,77 @@ fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
     }
     const m = (acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]);
     return simd.hsum8(acc) + m + summs;
+}
+
+// ---- one weight row against a tile of tokens -------------------------------------------------------------------
+
+pub const max_tile = 8;
+
+/// out[k] = vecDot(t, w, x[k]) for the k < count activation rows starting at x (each `stride` blocks apart),
+/// bit for bit, but each weight block is unpacked once for the whole tile instead of once per token.
+pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32) void {
+    std.debug.assert(count <= max_tile);
+    switch (t) {
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
+            var acc: [max_tile]F32x8 = @splat(@splat(0));
+            var summs: [max_tile]f32 = @splat(0);
+            for (w, 0..) |*bw, blk| {
+                const q = unpackSimple(t, bw);
+                const dw = h(bw.d);
+                for (0..count) |k| {
+                    const bx = &x[k * stride + blk];
+                    const d: F32x8 = @splat(dw * h(bx.d));
+                    acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(laneSums(q, bx.qs)), acc[k]);
+                    if (t == .q4_1 or t == .q5_1) summs[k] += h(bw.m) * h(bx.s);
+                }
+            }
+            for (0..count) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
+        },
+        .q4_k, .q5_k, .q6_k => {
+            const sub = comptime subBlockSize(t);
+            var acc: [max_tile]F32x8 = @splat(@splat(0));
+            var acc_m: [max_tile]@Vector(4, f32) = @splat(@splat(0));
+            var summs: [max_tile]f32 = @splat(0);
+            for (w, 0..) |*bw, blk| {
+                const u = unpackK(t, bw, true);
+                var scale: [qk_k / 32]I32x8 = undefined;
+                for (0..qk_k / 32) |chunk| {
+                    inline for (0..8) |j| scale[chunk][j] = u.scales[(chunk * 32 + 4 * j) / sub];
+                }
+                for (0..count) |k| {
+                    const by = &x[k * stride + blk];
+                    var lanes: I32x8 = @splat(0);
+                    for (0..qk_k / 32) |chunk| lanes += laneSumsScaled(u.q[chunk * 32 ..][0..32].*, by.qs[chunk * 32 ..][0..32].*, scale[chunk]);
+                    if (t == .q6_k) {
+                        inline for (0..8) |j| lanes[j] -= 32 * (@as(i32, by.bsums[2 * j]) * u.scales[2 * j] + @as(i32, by.bsums[2 * j + 1]) * u.scales[2 * j + 1]);
+                    }
+                    const d: F32x8 = @splat(by.d * h(bw.d));
+                    acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[k]);
+                    if (t == .q4_k or t == .q5_k) {
+                        const dmin = -by.d * h(bw.dmin);
+                        var prod: @Vector(4, i32) = undefined;
+                        inline for (0..4) |i| {
+                            const s0 = @as(i32, by.bsums[4 * i]) + by.bsums[4 * i + 1];
+                            const s1 = @as(i32, by.bsums[4 * i + 2]) + by.bsums[4 * i + 3];
+                            prod[i] = u.mins[2 * i] * s0 + u.mins[2 * i + 1] * s1;
+                        }
+                        if (t == .q4_k) {
+                            acc_m[k] = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m[k]);
+                        } else {
+                            summs[k] += dmin * @as(f32, @floatFromInt(@reduce(.Add, prod)));
+                        }
+                    }
+                }
+            }
+            for (0..count) |k| {
+                const m = acc_m[k];
+                out[k] = simd.hsum8(acc[k]) + ((m[0] + m[2]) + (m[1] + m[3])) + summs[k];
+            }
+        },
+        else => for (0..count) |k| {
+            out[k] = vecDot(t, w, x[k * stride ..][0..w.len * b.blockValues(t) / b.blockValues(b.activationType(t))]);
+        },
+    }
 }
 
 // ---- public entry points ----------------------------------------------------------------------------------------
