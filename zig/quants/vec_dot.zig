@@ -87,6 +87,16 @@ inline fn laneSums(a: I8x32, c: I8x32) I32x8 {
     return e2 + o2;
 }
 
+const first_half_mask: @Vector(16, bool) = .{ true, true, true, true, true, true, true, true, false, false, false, false, false, false, false, false };
+
+/// Lane sums of unsigned levels (0..63) times activations, with an i16 scale per byte pair (both pairs of a
+/// lane carry the lane's scale).
+inline fn laneSumsScaled16(a: I8x32, c: I8x32, scale16: I16x16) I32x8 {
+    if (has_avx2) return maddwd(maddubs(@bitCast(a), c), scale16);
+    const scale: I32x8 = @shuffle(i16, scale16, undefined, [8]i32{ 0, 2, 4, 6, 8, 10, 12, 14 });
+    return laneSums(a, c) * scale;
+}
+
 /// Lane sums of unsigned levels (0..63) times activations, each lane scaled by its own factor.
 inline fn laneSumsScaled(a: I8x32, c: I8x32, scale: I32x8) I32x8 {
     if (has_avx2) {
@@ -441,20 +451,28 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
             for (0..count) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
         },
         .q4_k, .q5_k, .q6_k => {
-            const sub = comptime subBlockSize(t);
             var acc: [max_tile]F32x8 = @splat(@splat(0));
             var acc_m: [max_tile]@Vector(4, f32) = @splat(@splat(0));
             var summs: [max_tile]f32 = @splat(0);
             for (w, 0..) |*bw, blk| {
                 const u = unpackK(t, bw, true);
-                var scale: [qk_k / 32]I32x8 = undefined;
-                for (0..qk_k / 32) |chunk| {
-                    inline for (0..8) |j| scale[chunk][j] = u.scales[(chunk * 32 + 4 * j) / sub];
+                // Per 32-value chunk: the levels and an i16 scale per byte pair, built once for the tile.
+                var levels: [qk_k / 32]I8x32 = undefined;
+                var scale16: [qk_k / 32]I16x16 = undefined;
+                inline for (0..qk_k / 32) |chunk| {
+                    levels[chunk] = u.q[chunk * 32 ..][0..32].*;
+                    if (t == .q6_k) {
+                        const first: I16x16 = @splat(@intCast(u.scales[2 * chunk]));
+                        const second: I16x16 = @splat(@intCast(u.scales[2 * chunk + 1]));
+                        scale16[chunk] = @select(i16, first_half_mask, first, second);
+                    } else {
+                        scale16[chunk] = @splat(@intCast(u.scales[chunk]));
+                    }
                 }
                 for (0..count) |k| {
                     const by = &x[k * stride + blk];
                     var lanes: I32x8 = @splat(0);
-                    for (0..qk_k / 32) |chunk| lanes += laneSumsScaled(u.q[chunk * 32 ..][0..32].*, by.qs[chunk * 32 ..][0..32].*, scale[chunk]);
+                    inline for (0..qk_k / 32) |chunk| lanes += laneSumsScaled16(levels[chunk], by.qs[chunk * 32 ..][0..32].*, scale16[chunk]);
                     if (t == .q6_k) {
                         inline for (0..8) |j| lanes[j] -= 32 * (@as(i32, by.bsums[2 * j]) * u.scales[2 * j] + @as(i32, by.bsums[2 * j + 1]) * u.scales[2 * j + 1]);
                     }
@@ -531,7 +549,11 @@ pub fn vecDot(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bloc
             return sum;
         },
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => return vecDotSimple(t, x, y, true),
-        .q4_k, .q5_k, .q6_k => return vecDotKLanes(t, x, y, true),
+        .q4_k, .q5_k, .q6_k => {
+            var out: [1]f32 = undefined;
+            dotRowTile(t, x, y.ptr, y.len, 1, &out);
+            return out[0];
+        },
         else => return vecDotK(t, x, y, true),
     }
 }
