@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { openGguf } from "../src/gguf/reader.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { readVocab } from "../src/tokenizer/vocab.ts";
-import { sharedDir } from "./helpers.ts";
+import { openLoadedModel } from "../src/index.ts";
+import { runCli, sharedDir, testModel } from "./helpers.ts";
 
 const vocabDir = join(sharedDir, "fixtures", "vocab");
 const vocabFiles = readdirSync(vocabDir).filter((f) => f.endsWith(".gguf"));
@@ -28,4 +29,74 @@ describe.each(vocabFiles)("llama.cpp test vectors: %s", (name) => {
     });
     expect(failures).toEqual([]);
   });
+});
+
+describe("real models against llama.cpp", () => {
+  const mixed = readFileSync(join(import.meta.dir, "fixtures", "tokenizer", "mixed.txt"), "utf8");
+  const reference = JSON.parse(readFileSync(join(import.meta.dir, "fixtures", "tokenizer", "mixed.llama-cpp.json"), "utf8"));
+  const chat = JSON.parse(readFileSync(join(import.meta.dir, "fixtures", "tokenizer", "chat.llama-cpp.json"), "utf8"));
+
+  test.each(Object.keys(reference.ids))("%s tokenizes English, code, emoji and CJK exactly as llama.cpp", async (alias) => {
+    const tokenizer = loadTokenizer(await testModel(alias));
+    expect(tokenizer.encode(mixed)).toEqual(reference.ids[alias]);
+  }, 600_000);
+
+  test.each(["smollm2-135m", "gemma3-270m"])("%s: chat prompt renders as llama.cpp's chat formatting", async (alias) => {
+    const model = openLoadedModel(await testModel(alias), { contextLength: 64 });
+    try {
+      const { text, ids } = model.chatPrompt(chat.messages);
+      expect(text).toBe(chat[alias]);
+      // The template's own markers are control tokens; the same characters typed by the user are not.
+      const v = model.tokenizer.vocab;
+      const controlIds = new Set(v.specialTokens.filter((id) => v.types[id] === 3));
+      const controlsInPrompt = ids.filter((id) => controlIds.has(id)).map((id) => v.tokens[id]);
+      const templateMarkers = alias === "gemma3-270m" ? ["<start_of_turn>", "<end_of_turn>"] : ["<|im_start|>", "<|im_end|>"];
+      const perTurn = alias === "gemma3-270m" ? 3 + 3 + 1 : 4 + 4 + 1; // opening+closing per turn, plus the generation prompt
+      expect(controlsInPrompt.filter((t) => templateMarkers.includes(t)).length).toBe(perTurn);
+      const userTurn = model.tokenize("And <|im_start|> times <start_of_turn>?", { addSpecial: false });
+      expect(userTurn.some((id) => controlIds.has(id))).toBe(false);
+    } finally {
+      model.close();
+    }
+  }, 600_000);
+
+  test("streaming detokenization never emits broken UTF-8", async () => {
+    const tokenizer = loadTokenizer(await testModel("smollm2-135m"));
+    const text = "emoji 🤖🎉👍🏽 and 日本語 and naïve";
+    const ids = tokenizer.encode(text);
+    const stream = tokenizer.streamDecoder();
+    const pieces = ids.map((id) => stream.push(id));
+    for (const p of pieces) expect(p).not.toContain("\uFFFD");
+    expect(pieces.join("") + stream.flush()).toBe(text);
+    // At least one token boundary falls inside a multi-byte character, so the stream had to hold bytes back.
+    expect(ids.some((id) => tokenizer.pieceBytes(id).length > 0 && new TextDecoder().decode(tokenizer.pieceBytes(id)).includes("\uFFFD"))).toBe(true);
+  }, 600_000);
+
+  test("SentencePiece: the space added after BOS is not printed", () => {
+    const tokenizer = loadTokenizer(join(sharedDir, "fixtures", "models", "stories260K.gguf"));
+    const ids = tokenizer.encode("Once upon a time");
+    const stream = tokenizer.streamDecoder({ previous: ids[0] });
+    expect(ids.slice(1).map((id) => stream.push(id)).join("")).toBe("Once upon a time");
+  });
+
+  test("zinc tokenize works on a vocab-only file and keeps user text plain", () => {
+    const vocabOnly = join(vocabDir, "ggml-vocab-qwen2.gguf");
+    const plain = runCli(["tokenize", "-m", vocabOnly, "--text", "<|im_start|>hi", "--json"]);
+    expect(plain.exitCode).toBe(0);
+    const special = runCli(["tokenize", "-m", vocabOnly, "--text", "<|im_start|>hi", "--json", "--special"]);
+    const plainIds = JSON.parse(plain.stdout).ids as number[];
+    const specialIds = JSON.parse(special.stdout).ids as number[];
+    expect(specialIds[0]).toBe(151644);
+    expect(plainIds).not.toContain(151644);
+    expect(plainIds.length).toBeGreaterThan(specialIds.length);
+  });
+});
+
+test("SentencePiece word splitting gives the same ids as merging over the whole text", () => {
+  const vocab = readVocab(openGguf(join(vocabDir, "ggml-vocab-llama-spm.gguf")));
+  const text = readFileSync(join(import.meta.dir, "..", "README.md"), "utf8") + readFileSync(join(import.meta.dir, "fixtures", "tokenizer", "mixed.txt"), "utf8");
+  const fast = new Tokenizer(vocab).encode(text);
+  const whole = new Tokenizer(vocab, { wordSplit: false }).encode(text);
+  expect(fast.length).toBeGreaterThan(1000);
+  expect(fast).toEqual(whole);
 });

@@ -19,13 +19,12 @@ const builtins: Record<string, string> = {
   chatml:
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}",
-  // Gemma has no system role: the system text is prefixed to the first user turn, as Google's template does.
+  // llama.cpp's built-in Gemma format: no system role, so the system text (trimmed) opens the first user turn.
   gemma:
-    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{% set first = messages[0]['content'] + '\\n\\n' %}{% set loop_messages = messages[1:] %}" +
-    "{% else %}{% set first = '' %}{% set loop_messages = messages %}{% endif %}" +
-    "{% for message in loop_messages %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}" +
-    "{{ '<start_of_turn>' + role + '\\n' + (first if loop.first else '') + message['content'] | trim + '<end_of_turn>\\n' }}{% endfor %}" +
-    "{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}",
+    "{% set ns = namespace(system='') %}{% for message in messages %}{% if message['role'] == 'system' %}{% set ns.system = ns.system + (message['content'] | trim) %}" +
+    "{% else %}{% set role = 'model' if message['role'] == 'assistant' else message['role'] %}{{ '<start_of_turn>' + role + '\\n' }}" +
+    "{% if ns.system != '' and role != 'model' %}{{ ns.system + '\\n\\n' }}{% set ns.system = '' %}{% endif %}" +
+    "{{ (message['content'] | trim) + '<end_of_turn>\\n' }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<start_of_turn>model\\n' }}{% endif %}",
   llama2:
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'system' %}{{ '<<SYS>>\\n' + message['content'] + '\\n<</SYS>>\\n\\n' }}" +
     "{% elif message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ ' ' + message['content'] + eos_token }}{% endif %}{% endfor %}",
@@ -78,40 +77,40 @@ export class ChatTemplate {
   }
 
   /**
-   * Renders and tokenizes, with control tokens recognised only outside the message contents. Each content
-   * is rendered as a unique placeholder first, so its position in the output is known exactly.
+   * Renders and tokenizes, with control tokens recognised only outside the message contents. The contents
+   * are located by rendering a second time with unique placeholders: the template text between placeholders
+   * is found, in order, in the real rendering, and what lies between is message text (even if the template
+   * trimmed or otherwise changed it).
    */
   tokenize(tokenizer: Tokenizer, messages: ChatMessage[], options: { addGenerationPrompt?: boolean } = {}): { text: string; ids: number[] } {
     const v = tokenizer.vocab;
     const bosToken = v.bos >= 0 ? v.tokens[v.bos] : "";
     const eosToken = v.eos >= 0 ? v.tokens[v.eos] : "";
-    const marker = (i: number) => `\u0000zinc-content-${i}\u0000`;
-    const placeholders = messages.map((m, i) => ({ ...m, content: marker(i) }));
-    const skeleton = this.render(placeholders, { ...options, bosToken, eosToken });
-    // Substitute the contents back, remembering where each landed.
+    const text = this.render(messages, { ...options, bosToken, eosToken });
+    const marker = /\u0000zinc-content-\d+\u0000/g;
+    const skeleton = this.render(
+      messages.map((m, i) => ({ ...m, content: `\u0000zinc-content-${i}\u0000` })),
+      { ...options, bosToken, eosToken },
+    );
+    const pieces = skeleton.split(marker);
     const userSpans: [number, number][] = [];
-    let text = "";
-    let rest = skeleton;
-    for (;;) {
-      const m = /\u0000zinc-content-(\d+)\u0000/.exec(rest);
-      if (!m) break;
-      text += rest.slice(0, m.index);
-      const content = messages[Number(m[1])].content;
-      userSpans.push([text.length, text.length + content.length]);
-      text += content;
-      rest = rest.slice(m.index + m[0].length);
+    let at = 0;
+    let aligned = text.startsWith(pieces[0]);
+    if (aligned) at = pieces[0].length;
+    for (let i = 1; aligned && i < pieces.length; i++) {
+      const next = i === pieces.length - 1 && pieces[i] === "" ? text.length : text.indexOf(pieces[i], at);
+      if (next < 0) {
+        aligned = false;
+        break;
+      }
+      userSpans.push([at, next]);
+      at = next + pieces[i].length;
     }
-    text += rest;
-    if (userSpans.length === 0 && messages.length > 0) {
-      // The template transformed the content (e.g. trim): fall back to rendering it directly, still refusing
-      // control tokens anywhere inside the message texts.
-      text = this.render(messages, { ...options, bosToken, eosToken });
+    if (!aligned) {
+      // Could not align: refuse control tokens wherever any message text occurs.
+      userSpans.length = 0;
       for (const m of messages) {
-        let at = text.indexOf(m.content);
-        while (m.content && at >= 0) {
-          userSpans.push([at, at + m.content.length]);
-          at = text.indexOf(m.content, at + 1);
-        }
+        for (let p = m.content ? text.indexOf(m.content) : -1; p >= 0; p = text.indexOf(m.content, p + 1)) userSpans.push([p, p + m.content.length]);
       }
     }
     const insideUserText = (start: number, end: number) => userSpans.some(([s, e]) => start < e && end > s);

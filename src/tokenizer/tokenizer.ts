@@ -47,8 +47,17 @@ export class Tokenizer {
   private readonly byteTokens: Int32Array;
   private readonly pieceCache: Uint8Array[];
   private readonly wordCache = new Map<string, number[]>();
+  /**
+   * SentencePiece merges never cross a word start ("x▁") unless some token contains one; when none does
+   * (Llama's, Phi-3's vocabularies), each ▁-word is tokenized on its own — the same result, much faster.
+   */
+  private readonly spmWordSplit: boolean;
 
-  constructor(readonly vocab: Vocab) {
+  /** `wordSplit: false` forces SentencePiece over the whole text (the tests compare both). */
+  constructor(
+    readonly vocab: Vocab,
+    options: { wordSplit?: boolean } = {},
+  ) {
     if (vocab.kind === "bpe") {
       this.pre = preTokenizerFor(vocab.pre);
       if (!this.pre) throw new ZincError(`unknown BPE pre-tokenizer "${vocab.pre}"`, "zinc knows the pre-tokenizers llama.cpp knows; see src/tokenizer/pretokenizers.ts");
@@ -60,6 +69,7 @@ export class Tokenizer {
       if (id !== undefined) this.byteTokens[b] = id;
     }
     this.pieceCache = new Array(vocab.tokens.length);
+    this.spmWordSplit = (options.wordSplit ?? true) && vocab.kind === "spm" && !vocab.tokens.some((t) => /[^\u2581]\u2581/u.test(t));
   }
 
   get size(): number {
@@ -81,8 +91,12 @@ export class Tokenizer {
           previousSpecial = true;
           continue;
         }
-        const prefixed = (v.addSpacePrefix && previousSpecial ? " " : "") + f.text!;
-        this.encodeSpm(prefixed.replaceAll(" ", "\u2581"), out);
+        const prefixed = ((v.addSpacePrefix && previousSpecial ? " " : "") + f.text!).replaceAll(" ", "\u2581");
+        if (this.spmWordSplit) {
+          for (const word of prefixed.split(/(?<=[^\u2581])(?=\u2581)/u)) this.cachedWord(word, out, (w, o) => this.encodeSpm(w, o));
+        } else {
+          this.encodeSpm(prefixed, out);
+        }
         previousSpecial = false;
       }
     } else {
@@ -136,47 +150,111 @@ export class Tokenizer {
 
   private encodeSpm(text: string, out: number[]): void {
     const v = this.vocab;
-    const chars = Array.from(text);
-    const n = chars.length;
-    if (n === 0) return;
-    const symText = chars.slice();
+    if (text.length === 0) return;
+    // Symbols are spans [start, end) of UTF-16 units over `text`, one code point each to begin with; a merge
+    // joins two neighbours, so every symbol's text is a substring — no string building in the hot loop.
+    const n = text.length;
+    const start = new Int32Array(n);
+    const end = new Int32Array(n);
     const prev = new Int32Array(n);
     const next = new Int32Array(n);
-    const len = new Int32Array(n);
-    for (let i = 0; i < n; i++) {
-      prev[i] = i - 1;
-      next[i] = i + 1 < n ? i + 1 : -1;
-      len[i] = chars[i].length;
+    let count = 0;
+    for (let i = 0; i < n; ) {
+      const cp = text.codePointAt(i)!;
+      const width = cp > 0xffff ? 2 : 1;
+      start[count] = i;
+      end[count] = i + width;
+      prev[count] = count - 1;
+      next[count] = i + width < n ? count + 1 : -1;
+      count++;
+      i += width;
     }
-    interface Bigram { left: number; right: number; score: number; size: number }
-    const queue = new Heap<Bigram>((a, b) => a.score > b.score || (a.score === b.score && a.left < b.left));
-    const tryAdd = (left: number, right: number) => {
+    // Candidate merges in a binary heap of indices into parallel arrays: highest score first, then leftmost
+    // (llama.cpp's llm_bigram_spm ordering). `size` detects candidates made stale by an earlier merge.
+    let capacity = 2 * count + 16;
+    let bigramLeft = new Int32Array(capacity);
+    let bigramRight = new Int32Array(capacity);
+    let bigramScore = new Float32Array(capacity);
+    let bigramSize = new Int32Array(capacity);
+    let heap = new Int32Array(capacity);
+    let heapSize = 0;
+    let bigrams = 0;
+    const before = (a: number, b: number) =>
+      bigramScore[a] > bigramScore[b] || (bigramScore[a] === bigramScore[b] && bigramLeft[a] < bigramLeft[b]);
+    const push = (left: number, right: number) => {
       if (left < 0 || right < 0) return;
-      const merged = symText[left] + symText[right];
-      const id = v.tokenToId.get(merged);
+      const id = v.tokenToId.get(text.substring(start[left], end[right]));
       if (id === undefined) return;
-      queue.push({ left, right, score: v.scores[id], size: merged.length });
+      if (bigrams === capacity) {
+        capacity *= 2;
+        const grow = <T extends Int32Array | Float32Array>(arr: T): T => {
+          const bigger = new (arr.constructor as new (n: number) => T)(capacity);
+          bigger.set(arr);
+          return bigger;
+        };
+        bigramLeft = grow(bigramLeft);
+        bigramRight = grow(bigramRight);
+        bigramScore = grow(bigramScore);
+        bigramSize = grow(bigramSize);
+        heap = grow(heap);
+      }
+      const b = bigrams++;
+      bigramLeft[b] = left;
+      bigramRight[b] = right;
+      bigramScore[b] = v.scores[id];
+      bigramSize[b] = end[right] - start[left];
+      let i = heapSize++;
+      heap[i] = b;
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (!before(heap[i], heap[parent])) break;
+        const t = heap[i];
+        heap[i] = heap[parent];
+        heap[parent] = t;
+        i = parent;
+      }
     };
-    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-    for (let b = queue.pop(); b !== undefined; b = queue.pop()) {
-      if (len[b.left] === 0 || len[b.right] === 0 || len[b.left] + len[b.right] !== b.size) continue;
-      symText[b.left] += symText[b.right];
-      len[b.left] += len[b.right];
-      len[b.right] = 0;
-      next[b.left] = next[b.right];
-      if (next[b.right] >= 0) prev[next[b.right]] = b.left;
-      tryAdd(prev[b.left], b.left);
-      tryAdd(b.left, next[b.left]);
+    const pop = (): number => {
+      const top = heap[0];
+      heap[0] = heap[--heapSize];
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heapSize && before(heap[l], heap[m])) m = l;
+        if (r < heapSize && before(heap[r], heap[m])) m = r;
+        if (m === i) break;
+        const t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+      }
+      return top;
+    };
+    const alive = new Uint8Array(count).fill(1);
+    for (let i = 1; i < count; i++) push(i - 1, i);
+    while (heapSize > 0) {
+      const b = pop();
+      const left = bigramLeft[b];
+      const right = bigramRight[b];
+      if (!alive[left] || !alive[right] || end[right] - start[left] !== bigramSize[b] || next[left] !== right) continue;
+      end[left] = end[right];
+      alive[right] = 0;
+      next[left] = next[right];
+      if (next[right] >= 0) prev[next[right]] = left;
+      push(prev[left], left);
+      push(left, next[left]);
     }
     // Merges only ever form vocabulary tokens, so a final symbol is a token unless it is a single character
     // the vocabulary lacks: that one falls back to its UTF-8 bytes as <0xNN> tokens.
     for (let i = 0; i !== -1; i = next[i]) {
-      const id = v.tokenToId.get(symText[i]);
+      const piece = text.substring(start[i], end[i]);
+      const id = v.tokenToId.get(piece);
       if (id !== undefined) {
         out.push(id);
         continue;
       }
-      for (const byte of utf8.encode(symText[i])) {
+      for (const byte of utf8.encode(piece)) {
         const t = this.byteTokens[byte];
         out.push(t >= 0 ? t : v.unknown);
       }
@@ -186,12 +264,18 @@ export class Tokenizer {
   // ---- byte-level BPE ------------------------------------------------------------------------------------------
 
   private encodeBpeWord(word: string, out: number[]): void {
+    this.cachedWord(word, out, (w, o) => o.push(...this.bpeWord(w)));
+  }
+
+  /** Words repeat: remember each one's ids (up to a bound, so memory stays small). */
+  private cachedWord(word: string, out: number[], encode: (word: string, out: number[]) => void): void {
     const cached = this.wordCache.get(word);
     if (cached) {
       for (const t of cached) out.push(t);
       return;
     }
-    const ids = this.bpeWord(word);
+    const ids: number[] = [];
+    encode(word, ids);
     if (this.wordCache.size < 100_000) this.wordCache.set(word, ids);
     for (const t of ids) out.push(t);
   }

@@ -56,7 +56,8 @@ export function readVocab(file: GgufFile): Vocab {
   if (typeValues) for (let i = 0; i < Math.min(n, typeValues.length); i++) types[i] = Number(typeValues[i]);
 
   const tokenToId = new Map<string, number>();
-  for (let i = 0; i < n; i++) if (!tokenToId.has(tokens[i])) tokenToId.set(tokens[i], i);
+  // As llama.cpp builds its map: when a text occurs twice, the later id wins.
+  for (let i = 0; i < n; i++) tokenToId.set(tokens[i], i);
 
   const mergeRanks = new Map<string, number>();
   const merges = metaArray(file, "tokenizer.ggml.merges");

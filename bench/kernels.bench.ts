@@ -1,0 +1,134 @@
+/**
+ * `bun bench` (npm run bench): kernel throughput per weight type × shape × kernel variant, and tokenizer
+ * speed. Prints a table (GB/s of weights streamed, GFLOP/s, speedup over baseline) and, with --json, one JSON
+ * record per measurement.
+ *
+ *   npm run bench                        # everything
+ *   npm run bench -- --types Q4_K,Q8_0 --shapes 2048x8192 --tokens 1
+ */
+import { bench, do_not_optimize, run } from "mitata";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { openGguf } from "../src/gguf/reader.ts";
+import { rowBytes, tensorType } from "../src/gguf/types.ts";
+import { loadKernels, probeCpu, type Kernels } from "../src/native/index.ts";
+import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
+import { readVocab } from "../src/tokenizer/vocab.ts";
+import { randomNormal, randomWeights, sharedDir } from "../tests/helpers.ts";
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const json = args.includes("--json");
+const types = flag("types", "Q4_0,Q4_1,Q5_0,Q8_0,Q4_K,Q6_K").split(",");
+const shapes = flag("shapes", "896x4864,2048x8192,3584x18944,896x151936").split(",").map((s) => s.split("x").map(Number) as [number, number]);
+const tokenCounts = flag("tokens", "1,32").split(",").map(Number);
+const threads = Number(flag("threads", "2"));
+const runnable = probeCpu().candidates.filter((c) => c.score > 0).map((c) => c.name);
+const variants = flag("variants", runnable.join(",")).split(",");
+
+interface Case {
+  name: string;
+  type: string;
+  shape: string;
+  variant: string;
+  tokens: number;
+  bytes: number;
+  flops: number;
+}
+const cases = new Map<string, Case>();
+
+for (const typeName of types) {
+  const type = tensorType(typeName);
+  const act = tensorType(type.activation!);
+  for (const [cols, rows] of shapes) {
+    // Weights are generated once per type and shape (with the first variant's kernels) and shared.
+    const weights = randomWeights(loadKernels({ variant: variants[0], threads }), type, rows, cols, rows + cols);
+    for (const tokens of tokenCounts) {
+      const x = randomNormal(tokens * cols, 5);
+      for (const variant of variants) {
+        const k: Kernels = loadKernels({ variant, threads });
+        const xq = new Uint8Array(tokens * rowBytes(act, cols));
+        const y = new Float32Array(tokens * rows);
+        const name = `${typeName} ${cols}x${rows} t${tokens} ${variant}`;
+        cases.set(name, { name, type: typeName, shape: `${cols}x${rows}`, variant, tokens, bytes: weights.byteLength, flops: 2 * rows * cols * tokens });
+        bench(name, () => {
+          k.quantizeRows(act, x, tokens, cols, xq);
+          k.matmul(type, weights, weights.byteLength, xq, y, rows, cols, tokens);
+          do_not_optimize(y);
+        });
+      }
+    }
+  }
+}
+
+// Tokenizer: 1 MB of English from the machine's license texts (varied prose; nothing to download).
+const corpus = englishCorpus(1 << 20);
+for (const [label, path] of [
+  ["tokenize 1MB BPE (llama-bpe)", join(sharedDir, "fixtures", "vocab", "ggml-vocab-llama-bpe.gguf")],
+  ["tokenize 1MB SPM (llama-spm)", join(sharedDir, "fixtures", "vocab", "ggml-vocab-llama-spm.gguf")],
+] as const) {
+  const tokenizer = new Tokenizer(readVocab(openGguf(path)));
+  bench(label, () => do_not_optimize(new Tokenizer(tokenizer.vocab).encode(corpus))).gc("inner");
+}
+
+const result = await run({ format: json ? "quiet" : "mitata", colors: process.stdout.isTTY });
+
+const records = result.benchmarks.flatMap((b) =>
+  b.runs.map((r) => {
+    const ms = (r.stats?.avg ?? 0) / 1e6;
+    const c = cases.get(r.name);
+    return c
+      ? { ...c, ms, gb_s: c.bytes / (ms / 1000) / 1e9, gflop_s: c.flops / (ms / 1000) / 1e9 }
+      : { name: r.name, ms, mb_s: corpus.length / 1e6 / (ms / 1000) };
+  }),
+);
+if (json) {
+  console.log(JSON.stringify({ cpu: result.context.cpu.name, threads, records }, null, 2));
+} else {
+  console.log(`\nthreads ${threads}; GB/s counts weight bytes streamed per call`);
+  console.log("| case | ms | GB/s | GFLOP/s | vs baseline |");
+  console.log("|---|---|---|---|---|");
+  for (const r of records) {
+    if (!("gb_s" in r)) {
+      console.log(`| ${r.name} | ${r.ms.toFixed(1)} | | | ${r.mb_s.toFixed(2)} MB/s |`);
+      continue;
+    }
+    const base = records.find((o) => "gb_s" in o && o.type === r.type && o.shape === r.shape && o.tokens === r.tokens && o.variant === "baseline");
+    const speedup = base ? `${(base.ms / r.ms).toFixed(2)}×` : "";
+    console.log(`| ${r.name} | ${r.ms.toFixed(3)} | ${r.gb_s.toFixed(1)} | ${r.gflop_s.toFixed(1)} | ${speedup} |`);
+  }
+}
+
+function englishCorpus(size: number): string {
+  const parts: string[] = [];
+  let total = 0;
+  const visit = (dir: string) => {
+    let entries: string[] = [];
+    try {
+      entries = readdirSync(dir).sort();
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (total >= size) return;
+      const p = join(dir, e);
+      try {
+        const st = statSync(p);
+        if (st.isDirectory()) visit(p);
+        else if (st.isFile() && st.size < 200_000 && (e === "copyright" || dir.endsWith("common-licenses"))) {
+          const text = readFileSync(p, "utf8");
+          parts.push(text);
+          total += text.length;
+        }
+      } catch {}
+    }
+  };
+  visit("/usr/share/common-licenses");
+  visit("/usr/share/doc");
+  let text = parts.join("\n");
+  while (text.length < size) text += `\n${text}`;
+  return text.slice(0, size);
+}
