@@ -5,6 +5,7 @@
  *
  *   npm run bench                        # everything
  *   npm run bench -- --types Q4_K,Q8_0 --shapes 2048x8192 --tokens 1
+ *   npm run bench -- --filter tokenize
  */
 import { bench, do_not_optimize, run } from "mitata";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -22,6 +23,7 @@ const flag = (name: string, fallback: string) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const json = args.includes("--json");
+const filter = new RegExp(flag("filter", "."));
 const types = flag("types", "Q4_0,Q4_1,Q5_0,Q8_0,Q4_K,Q6_K").split(",");
 const shapes = flag("shapes", "896x4864,2048x8192,3584x18944,896x151936").split(",").map((s) => s.split("x").map(Number) as [number, number]);
 const tokenCounts = flag("tokens", "1,32").split(",").map(Number);
@@ -44,6 +46,7 @@ for (const typeName of types) {
   const type = tensorType(typeName);
   const act = tensorType(type.activation!);
   for (const [cols, rows] of shapes) {
+    if (!variants.some((v) => tokenCounts.some((t) => filter.test(`${typeName} ${cols}x${rows} t${t} ${v}`)))) continue;
     // Weights are generated once per type and shape (with the first variant's kernels) and shared.
     const weights = randomWeights(loadKernels({ variant: variants[0], threads }), type, rows, cols, rows + cols);
     for (const tokens of tokenCounts) {
@@ -53,6 +56,7 @@ for (const typeName of types) {
         const xq = new Uint8Array(tokens * rowBytes(act, cols));
         const y = new Float32Array(tokens * rows);
         const name = `${typeName} ${cols}x${rows} t${tokens} ${variant}`;
+        if (!filter.test(name)) continue;
         cases.set(name, { name, type: typeName, shape: `${cols}x${rows}`, variant, tokens, bytes: weights.byteLength, flops: 2 * rows * cols * tokens });
         bench(name, () => {
           k.quantizeRows(act, x, tokens, cols, xq);
@@ -70,6 +74,7 @@ for (const [label, path] of [
   ["tokenize 1MB BPE (llama-bpe)", join(sharedDir, "fixtures", "vocab", "ggml-vocab-llama-bpe.gguf")],
   ["tokenize 1MB SPM (llama-spm)", join(sharedDir, "fixtures", "vocab", "ggml-vocab-llama-spm.gguf")],
 ] as const) {
+  if (!filter.test(label)) continue;
   const tokenizer = new Tokenizer(readVocab(openGguf(path)));
   bench(label, () => do_not_optimize(new Tokenizer(tokenizer.vocab).encode(corpus))).gc("inner");
 }
