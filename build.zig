@@ -47,7 +47,7 @@ pub fn build(b: *std.Build) void {
             .link_libc = true,
         });
         lib_module.addOptions("build_options", options);
-        const lib = b.addLibrary(.{ .linkage = .dynamic, .name = b.fmt("zinc-{s}", .{v.name}), .root_module = lib_module });
+        const lib = b.addLibrary(.{ .linkage = .dynamic, .name = b.fmt("zinc-{s}", .{v.name}), .root_module = lib_module, .use_llvm = true });
         b.installArtifact(lib);
 
         // Tests are static executables (no libc) so that qemu-user runs the aarch64 one without a sysroot.
@@ -57,7 +57,9 @@ pub fn build(b: *std.Build) void {
             .optimize = optimize,
         });
         test_module.addOptions("build_options", options);
-        const tests = b.addTest(.{ .name = b.fmt("test-{s}", .{v.name}), .root_module = test_module });
+        // LLVM for the tests too: Zig's own x86 backend (the Debug default) cannot assemble all of the kernels'
+        // inline assembly.
+        const tests = b.addTest(.{ .name = b.fmt("test-{s}", .{v.name}), .root_module = test_module, .use_llvm = true });
 
         if (target.result.cpu.arch == host.cpu.arch) {
             var runnable = true;

@@ -446,17 +446,17 @@ pub fn quantizeRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) vo
 pub fn quantizeActivationRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) void {
     switch (t) {
         .q8_0, .q8_1 => for (y, 0..) |*blk, i| {
-            const src = x[i * qk ..][0..qk];
-            const max = absMax(src);
+            const V = @Vector(qk, f32);
+            const v: V = x[i * qk ..][0..qk].*;
+            const max = @reduce(.Max, @abs(v));
             const d = max / 127.0;
             const id: f32 = if (max != 0) 127.0 / max else 0;
             blk.d = @floatCast(d);
-            var sum: i32 = 0;
-            for (src, 0..) |v, j| {
-                blk.qs[j] = @intCast(nearestInt(v * id));
-                sum += blk.qs[j];
-            }
-            if (t == .q8_1) blk.s = @floatCast(d * @as(f32, @floatFromInt(sum)));
+            // Round half to even with the 1.5 * 2^23 trick (|v * id| <= 127), as _mm256_round_ps does.
+            const shifted: @Vector(qk, i32) = @bitCast(v * @as(V, @splat(id)) + @as(V, @splat(12582912.0)));
+            const q = (shifted & @as(@Vector(qk, i32), @splat(0x007fffff))) - @as(@Vector(qk, i32), @splat(0x00400000));
+            blk.qs = @as(@Vector(qk, i8), @intCast(q));
+            if (t == .q8_1) blk.s = @floatCast(d * @as(f32, @floatFromInt(@reduce(.Add, q))));
         },
         else => quantizeRow(t, x, y),
     }

@@ -17,8 +17,18 @@ const I8x16 = @Vector(16, i8);
 const U8x16 = @Vector(16, u8);
 const U8x32 = @Vector(32, u8);
 
+const has_f16c = builtin.cpu.arch == .x86_64 and std.Target.x86.featureSetHas(builtin.cpu.features, .f16c);
+
+/// f16 → f32 for block scales. LLVM loads a scalar f16 with vpinsrw into whatever register held the previous
+/// block's scale, which chains every loop iteration to the last (~15 cycles per block); going through a
+/// general register and vmovd breaks that false dependency.
 inline fn h(x: f16) f32 {
-    return x;
+    if (!has_f16c) return x;
+    const bits: u32 = @as(u16, @bitCast(x));
+    return asm ("vmovd %[bits], %[ret]\n\tvcvtph2ps %[ret], %[ret]"
+        : [ret] "=&x" (-> f32),
+        : [bits] "r" (bits),
+    );
 }
 
 /// Σ a[i]·b[i] over 32 int8 pairs, exact in i32.
@@ -65,16 +75,22 @@ inline fn maddwd(a: I16x16, c: I16x16) I32x8 {
     );
 }
 
+/// vpsignb: `c` negated where `a` is negative, zeroed where `a` is zero.
+inline fn psign(c: I8x32, a: I8x32) I8x32 {
+    return asm ("vpsignb %[a], %[c], %[ret]"
+        : [ret] "=x" (-> I8x32),
+        : [c] "x" (c),
+          [a] "x" (a),
+    );
+}
+
 /// ggml's AVX2 lane structure (maddubs then madd): lane j sums the four products of bytes 4j..4j+3.
 /// Every lane is an exact integer, so how it is computed does not change any result.
 inline fn laneSums(a: I8x32, c: I8x32) I32x8 {
     if (has_avx2) {
         // |a| × (c with a's sign), as ggml's mul_sum_i8_pairs: the products are the same, and no pair can
         // saturate because activations stay within ±127.
-        const negative = a < @as(I8x32, @splat(0));
-        const abs_a: U8x32 = @bitCast(@select(i8, negative, @as(I8x32, @splat(0)) -% a, a));
-        const signed_c = @select(i8, negative, @as(I8x32, @splat(0)) -% c, c);
-        return maddwd(maddubs(abs_a, signed_c), @splat(1));
+        return maddwd(maddubs(@bitCast(psign(a, a)), psign(c, a)), @splat(1));
     }
     const wa: @Vector(32, i32) = a;
     const wc: @Vector(32, i32) = c;
@@ -115,6 +131,15 @@ fn laneSumsScalar(a: []const i8, c: []const i8) I32x8 {
 
 inline fn toF32x8(v: I32x8) F32x8 {
     return @floatFromInt(v);
+}
+
+/// Lane sums for a simple type: Q4_1/Q5_1 levels are unsigned, so one maddubs does; the signed ones need
+/// ggml's sign trick.
+inline fn simpleLaneSums(comptime t: b.TensorType, q: I8x32, c: I8x32) I32x8 {
+    return switch (t) {
+        .q4_1, .q5_1 => laneSumsScaled16(q, c, @splat(1)),
+        else => laneSums(q, c),
+    };
 }
 
 /// Low nibbles as values 0..15, then high nibbles as 16..31: the order of the simple 4-bit types.
@@ -372,7 +397,7 @@ fn vecDotSimple(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
     var acc: F32x8 = @splat(0);
     var summs: f32 = 0;
     for (x, y) |*bx, *by| {
-        const lanes = if (vectorized) laneSums(unpackSimple(t, bx), by.qs) else blk: {
+        const lanes = if (vectorized) simpleLaneSums(t, unpackSimple(t, bx), by.qs) else blk: {
             const q = unpackSimpleScalar(t, bx);
             break :blk laneSumsScalar(&q, &by.qs);
         };
@@ -435,7 +460,17 @@ pub const max_tile = 8;
 pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32) void {
     std.debug.assert(count <= max_tile);
     switch (t) {
-        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (count == 1) {
+            // Decode: one token, the accumulator stays in a register.
+            var acc: F32x8 = @splat(0);
+            var summs: f32 = 0;
+            for (w, x[0..w.len]) |*bw, *bx| {
+                const d: F32x8 = @splat(h(bw.d) * h(bx.d));
+                acc = simd.fusedMulAdd(F32x8, d, toF32x8(simpleLaneSums(t, unpackSimple(t, bw), bx.qs)), acc);
+                if (t == .q4_1 or t == .q5_1) summs += h(bw.m) * h(bx.s);
+            }
+            out[0] = simd.hsum8(acc) + summs;
+        } else {
             var acc: [max_tile]F32x8 = @splat(@splat(0));
             var summs: [max_tile]f32 = @splat(0);
             for (w, 0..) |*bw, blk| {
@@ -444,7 +479,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                 for (0..count) |k| {
                     const bx = &x[k * stride + blk];
                     const d: F32x8 = @splat(dw * h(bx.d));
-                    acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(laneSums(q, bx.qs)), acc[k]);
+                    acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(simpleLaneSums(t, q, bx.qs)), acc[k]);
                     if (t == .q4_1 or t == .q5_1) summs[k] += h(bw.m) * h(bx.s);
                 }
             }
