@@ -220,6 +220,24 @@ inline fn combineSimple(comptime t: b.TensorType, x: *const b.Block(t), y: *cons
 
 // ---- K-quants ---------------------------------------------------------------------------------------------------
 
+/// The eight 6-bit scales and mins of a Q4_K/Q5_K block, unpacked as ggml does (utmp with kmask1..3).
+inline fn q4kScalesMins(packed_scales: *const [12]u8) struct { scales: [8]i16, mins: [8]i16 } {
+    var utmp: [4]u32 = undefined;
+    @memcpy(std.mem.asBytes(&utmp)[0..12], packed_scales);
+    const kmask1: u32 = 0x3f3f3f3f;
+    const kmask2: u32 = 0x0f0f0f0f;
+    const kmask3: u32 = 0x03030303;
+    utmp[3] = ((utmp[2] >> 4) & kmask2) | (((utmp[1] >> 6) & kmask3) << 4);
+    const uaux = utmp[1] & kmask1;
+    utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
+    utmp[2] = uaux;
+    utmp[0] &= kmask1;
+    const bytes: [16]u8 = @bitCast(utmp);
+    const scales: @Vector(8, u8) = bytes[0..8].*;
+    const mins: @Vector(8, u8) = bytes[8..16].*;
+    return .{ .scales = @as(@Vector(8, i16), scales), .mins = @as(@Vector(8, i16), mins) };
+}
+
 /// Integer levels of one 256-value block plus the per-sub-block integer multipliers that scale them.
 fn KUnpacked(comptime sub: usize) type {
     return struct { q: [qk_k]i8, scales: [qk_k / sub]i32, mins: [qk_k / sub]i32 };
@@ -485,7 +503,64 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
             }
             for (0..count) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
         },
-        .q4_k, .q5_k, .q6_k => {
+        .q4_k, .q5_k, .q6_k => if (count == 1) {
+            // Decode: one token, accumulators in registers.
+            var acc: F32x8 = @splat(0);
+            var acc_m: @Vector(4, f32) = @splat(0);
+            var summs: f32 = 0;
+            for (w, x[0..w.len]) |*bw, *by| {
+                if (t == .q4_k) {
+                    // The hottest block type gets ggml's scale unpacking (three u32 operations) and nibbles
+                    // taken straight from the block, with nothing staged in memory.
+                    const sm = q4kScalesMins(&bw.scales);
+                    var lanes: I32x8 = @splat(0);
+                    inline for (0..4) |p| {
+                        const v: U8x32 = bw.qs[p * 32 ..][0..32].*;
+                        const lo: I8x32 = @bitCast(v & @as(U8x32, @splat(0x0F)));
+                        const hi: I8x32 = @bitCast(v >> @as(@Vector(32, u3), @splat(4)));
+                        lanes += laneSumsScaled16(lo, by.qs[p * 64 ..][0..32].*, @splat(sm.scales[2 * p]));
+                        lanes += laneSumsScaled16(hi, by.qs[p * 64 + 32 ..][0..32].*, @splat(sm.scales[2 * p + 1]));
+                    }
+                    acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
+                    var prod: @Vector(4, i32) = undefined;
+                    inline for (0..4) |i| {
+                        const s0 = @as(i32, by.bsums[4 * i]) + by.bsums[4 * i + 1];
+                        const s1 = @as(i32, by.bsums[4 * i + 2]) + by.bsums[4 * i + 3];
+                        prod[i] = @as(i32, sm.mins[2 * i]) * s0 + @as(i32, sm.mins[2 * i + 1]) * s1;
+                    }
+                    acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(-by.d * h(bw.dmin)), @floatFromInt(prod), acc_m);
+                    continue;
+                }
+                const u = unpackK(t, bw, true);
+                var lanes: I32x8 = @splat(0);
+                inline for (0..qk_k / 32) |chunk| {
+                    const scale16: I16x16 = if (t == .q6_k)
+                        @select(i16, first_half_mask, @as(I16x16, @splat(@intCast(u.scales[2 * chunk]))), @as(I16x16, @splat(@intCast(u.scales[2 * chunk + 1]))))
+                    else
+                        @splat(@intCast(u.scales[chunk]));
+                    lanes += laneSumsScaled16(u.q[chunk * 32 ..][0..32].*, by.qs[chunk * 32 ..][0..32].*, scale16);
+                }
+                if (t == .q6_k) {
+                    inline for (0..8) |j| lanes[j] -= 32 * (@as(i32, by.bsums[2 * j]) * u.scales[2 * j] + @as(i32, by.bsums[2 * j + 1]) * u.scales[2 * j + 1]);
+                }
+                acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
+                if (t == .q4_k or t == .q5_k) {
+                    const dmin = -by.d * h(bw.dmin);
+                    var prod: @Vector(4, i32) = undefined;
+                    inline for (0..4) |i| {
+                        const s0 = @as(i32, by.bsums[4 * i]) + by.bsums[4 * i + 1];
+                        const s1 = @as(i32, by.bsums[4 * i + 2]) + by.bsums[4 * i + 3];
+                        prod[i] = u.mins[2 * i] * s0 + u.mins[2 * i + 1] * s1;
+                    }
+                    if (t == .q4_k) {
+                        acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m);
+                    } else {
+                        summs += dmin * @as(f32, @floatFromInt(@reduce(.Add, prod)));
+                    }
+                }
+            }
+            out[0] = simd.hsum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3])) + summs;
+        } else {
             var acc: [max_tile]F32x8 = @splat(@splat(0));
             var acc_m: [max_tile]@Vector(4, f32) = @splat(@splat(0));
             var summs: [max_tile]f32 = @splat(0);
