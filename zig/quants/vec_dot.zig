@@ -113,6 +113,15 @@ inline fn laneSumsScaled16(a: I8x32, c: I8x32, scale16: I16x16) I32x8 {
     return laneSums(a, c) * scale;
 }
 
+/// i32 lane k = a[2k]·c[2k] + a[2k+1]·c[2k+1] (vpmaddwd).
+inline fn pairProducts(a: I16x16, c: I16x16) I32x8 {
+    if (has_avx2) return maddwd(a, c);
+    const wa: @Vector(16, i32) = a;
+    const wc: @Vector(16, i32) = c;
+    const p = wa * wc;
+    return @as(I32x8, @shuffle(i32, p, undefined, [8]i32{ 0, 2, 4, 6, 8, 10, 12, 14 })) + @as(I32x8, @shuffle(i32, p, undefined, [8]i32{ 1, 3, 5, 7, 9, 11, 13, 15 }));
+}
+
 /// Lane sums of unsigned levels (0..63) times activations, each lane scaled by its own factor.
 inline fn laneSumsScaled(a: I8x32, c: I8x32, scale: I32x8) I32x8 {
     if (has_avx2) {
@@ -529,6 +538,33 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                         prod[i] = @as(i32, sm.mins[2 * i]) * s0 + @as(i32, sm.mins[2 * i + 1]) * s1;
                     }
                     acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(-by.d * h(bw.dmin)), @floatFromInt(prod), acc_m);
+                    continue;
+                }
+                if (t == .q6_k) {
+                    var lanes: I32x8 = @splat(0);
+                    const sc: @Vector(16, i16) = @as(@Vector(16, i8), bw.scales);
+                    inline for (0..2) |half| {
+                        const l0: U8x32 = bw.ql[half * 64 ..][0..32].*;
+                        const l1: U8x32 = bw.ql[half * 64 + 32 ..][0..32].*;
+                        const hv: U8x32 = bw.qh[half * 32 ..][0..32].*;
+                        const m4: U8x32 = @splat(0xF);
+                        const m2: U8x32 = @splat(3);
+                        const levels = [4]U8x32{
+                            (l0 & m4) | ((hv & m2) << @splat(4)),
+                            (l1 & m4) | (((hv >> @splat(2)) & m2) << @splat(4)),
+                            (l0 >> @splat(4)) | (((hv >> @splat(4)) & m2) << @splat(4)),
+                            (l1 >> @splat(4)) | (((hv >> @splat(6)) & m2) << @splat(4)),
+                        };
+                        inline for (0..4) |j| {
+                            const chunk = half * 4 + j;
+                            const scale16 = @select(i16, first_half_mask, @as(I16x16, @splat(sc[2 * chunk])), @as(I16x16, @splat(sc[2 * chunk + 1])));
+                            lanes += laneSumsScaled16(@bitCast(levels[j]), by.qs[chunk * 32 ..][0..32].*, scale16);
+                        }
+                    }
+                    // ggml's q8sclsub: lane k -= 32 × (bsums[2k]·scale[2k] + bsums[2k+1]·scale[2k+1]).
+                    const bsums: @Vector(16, i16) = by.bsums;
+                    lanes -= pairProducts(bsums, sc) << @splat(5);
+                    acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
                     continue;
                 }
                 const u = unpackK(t, bw, true);
