@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { ZincError } from "../errors.ts";
 import { parseThreadCount } from "../native/index.ts";
+import { registerBench } from "./bench.ts";
 import { registerChat } from "./chat.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerInspect } from "./inspect.ts";
@@ -31,6 +32,7 @@ registerRun(program);
 registerModels(program);
 registerInspect(program);
 registerTokenize(program);
+registerBench(program);
 registerDoctor(program);
 
 try {

@@ -1,0 +1,121 @@
+/**
+ * `zinc bench`: whole-model throughput in the manner of llama-bench. Prompt processing (pp: one batch of
+ * -p tokens from an empty context) and text generation (tg: -n single-token steps from an empty context),
+ * each repeated -r times; mean ± sd, plus time to first token, load time, peak RSS, variant and threads.
+ */
+import type { Command } from "commander";
+import { ZincError } from "../errors.ts";
+import { openLoadedModel } from "../index.ts";
+import { locateModel } from "../registry/registry.ts";
+import { pullModel } from "../registry/pull.ts";
+import { parseInteger, peakRssMb } from "./common.ts";
+
+interface BenchFlags {
+  model?: string;
+  p: string;
+  n: string;
+  r: string;
+  kernels?: string;
+  json?: boolean;
+}
+
+function meanSd(xs: number[]): { mean: number; sd: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+  return { mean, sd };
+}
+
+const round = (x: number) => Math.round(x * 100) / 100;
+
+export function registerBench(program: Command): void {
+  program
+    .command("bench")
+    .description("measure prompt processing and generation speed (like llama-bench)")
+    .option("-m, --model <alias|path>", "model alias or GGUF path", "smollm2-135m")
+    .option("-p, --p <tokens>", "prompt tokens for the pp test (0 to skip)", "512")
+    .option("-n, --n <tokens>", "generated tokens for the tg test (0 to skip)", "128")
+    .option("-r, --r <count>", "repetitions", "5")
+    .option("--kernels <list>", "comma-separated kernel variants to run (default: the auto choice)")
+    .option("--json", "print JSON (an object, or a list when several variants run)")
+    .action(async (flags: BenchFlags) => {
+      const p = parseInteger(flags.p, "-p", 0, 1 << 16);
+      const n = parseInteger(flags.n, "-n", 0, 1 << 16);
+      const reps = parseInteger(flags.r, "-r", 1, 1000);
+      if (p === 0 && n === 0) throw new ZincError("nothing to measure: -p and -n are both 0");
+      const location = locateModel(flags.model!);
+      const path = location.kind === "alias" && !location.downloaded ? await pullModel(location.entry) : location.path;
+      const variants = flags.kernels ? flags.kernels.split(",").map((s) => s.trim()) : [process.env.ZINC_KERNELS || "auto"];
+      const results = [];
+      for (const variant of variants) {
+        if (variant !== "auto") process.env.ZINC_KERNELS = variant;
+        const t0 = performance.now();
+        const model = openLoadedModel(path, { contextLength: Math.max(16, p + n + 1), batchSize: Math.min(512, Math.max(1, p)) });
+        const loadMs = performance.now() - t0;
+        const m = model.model;
+        const vocab = m.config.vocabSize;
+        // Random (seeded) token ids, as llama-bench uses: speed depends on shapes, not on the text.
+        let seed = 12345;
+        const randomToken = () => {
+          seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+          return seed % vocab;
+        };
+        const prompt = Array.from({ length: p }, randomToken);
+        const pp: number[] = [];
+        const tg: number[] = [];
+        const ttft: number[] = [];
+        for (let r = 0; r <= reps; r++) {
+          // Repetition 0 warms the caches and the page cache, and is not counted (llama-bench does the same).
+          if (p > 0) {
+            m.cache.truncate(0);
+            const s = performance.now();
+            const logits = m.forward(prompt);
+            const prefill = performance.now() - s;
+            let best = 0;
+            for (let i = 1; i < logits.length; i++) if (logits[i] > logits[best]) best = i;
+            const first = performance.now() - s;
+            if (r > 0) {
+              pp.push((p / prefill) * 1000);
+              ttft.push(first);
+            }
+          }
+          if (n > 0) {
+            m.cache.truncate(0);
+            const s = performance.now();
+            for (let i = 0; i < n; i++) m.forward([randomToken()]);
+            if (r > 0) tg.push((n / (performance.now() - s)) * 1000);
+          }
+        }
+        const ppStats = pp.length ? meanSd(pp) : null;
+        const tgStats = tg.length ? meanSd(tg) : null;
+        results.push({
+          model: path,
+          arch: m.config.arch,
+          variant: m.kernels.variant,
+          threads: m.kernels.threads,
+          p,
+          n,
+          repetitions: reps,
+          pp_tok_s: ppStats ? round(ppStats.mean) : null,
+          pp_tok_s_sd: ppStats ? round(ppStats.sd) : null,
+          tg_tok_s: tgStats ? round(tgStats.mean) : null,
+          tg_tok_s_sd: tgStats ? round(tgStats.sd) : null,
+          ttft_ms: ttft.length ? round(meanSd(ttft).mean) : null,
+          load_ms: round(loadMs),
+          peak_rss_mb: peakRssMb(),
+        });
+        model.close();
+      }
+      if (flags.json) {
+        console.log(JSON.stringify(results.length === 1 ? results[0] : results, null, 2));
+        return;
+      }
+      console.log("| model | variant | threads | test | tok/s |");
+      console.log("|---|---|---|---|---|");
+      for (const r of results) {
+        const name = r.model.split("/").pop();
+        if (r.pp_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | pp${r.p} | ${r.pp_tok_s} ± ${r.pp_tok_s_sd} |`);
+        if (r.tg_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | tg${r.n} | ${r.tg_tok_s} ± ${r.tg_tok_s_sd} |`);
+      }
+      console.log(`load ${results[0].load_ms} ms · time to first token ${results[0].ttft_ms} ms · peak RSS ${results[0].peak_rss_mb} MB`);
+    });
+}
