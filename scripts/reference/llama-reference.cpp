@@ -43,6 +43,18 @@ static std::string json_escape(const std::string & s) {
     return o;
 }
 
+// The decoded text can end inside a multi-byte character or hold raw byte tokens: keep JSON valid UTF-8.
+static bool valid_utf8(const std::string & s) {
+    for (size_t i = 0; i < s.size();) {
+        unsigned char c = s[i];
+        int n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (n == 0 || i + n > s.size()) return false;
+        for (int k = 1; k < n; k++) if ((s[i + k] & 0xC0) != 0x80) return false;
+        i += n;
+    }
+    return true;
+}
+
 static std::string piece(const llama_vocab * vocab, llama_token t) {
     char buf[256];
     int n = llama_token_to_piece(vocab, t, buf, sizeof buf, 0, false);
@@ -145,7 +157,8 @@ int main(int argc, char ** argv) {
             tok = order[0].second;
             margins.push_back(order[0].first - order[1].first);
             out.push_back(tok);
-            if (llama_vocab_is_eog(vocab, tok)) break;
+            // LLAMA_REF_IGNORE_EOG=1 keeps generating past end-of-generation tokens (synthetic models emit them often).
+            if (llama_vocab_is_eog(vocab, tok) && !(getenv("LLAMA_REF_IGNORE_EOG") && std::string(getenv("LLAMA_REF_IGNORE_EOG")) == "1")) break;
             text += piece(vocab, tok);
             batch = llama_batch_get_one(&tok, 1);
         }
@@ -157,7 +170,7 @@ int main(int argc, char ** argv) {
         for (size_t i = 0; i < margins.size(); i++) printf("%s%.6g", i ? ", " : "", margins[i]);
         printf("], \"first_top10\": [");
         for (size_t i = 0; i < first_top.size(); i++) printf("%s[%d, %.7g]", i ? ", " : "", first_top[i].second, first_top[i].first);
-        printf("], \"text\": \"%s\"}%s\n", json_escape(text).c_str(), p + 1 < argc ? "," : "");
+        printf("], \"text\": \"%s\"}%s\n", valid_utf8(text) ? json_escape(text).c_str() : "", p + 1 < argc ? "," : "");
         llama_free(ctx);
     }
     printf("]}\n");

@@ -35,7 +35,7 @@ export interface ModelConfig {
   ropeDims: number;
   /** Multiplies token embeddings (Gemma: sqrt(n_embd)). */
   embeddingScale: number;
-  /** Applied to Q before attention (Gemma: 1/sqrt(query_pre_attn_scalar)); the attention itself then uses `attentionScale`. */
+  /** Applied to Q before attention (Gemma, Phi-3: 1/sqrt(head_dim)); the attention itself then uses `attentionScale`. */
   queryScale: number;
   attentionScale: number;
   attentionSoftcap: number;
@@ -79,30 +79,29 @@ export function readConfig(file: GgufFile): ModelConfig {
   const ropeScalingType = metaString(file, k("rope.scaling.type")) ?? "none";
   const ropeFactor = metaNumber(file, k("rope.scaling.factor")) ?? 1;
   const ropeScale = ropeScalingType === "linear" && ropeFactor > 0 ? 1 / ropeFactor : 1;
-  const window = metaNumber(file, k("attention.sliding_window")) ?? 0;
+  // Gemma 2 files without the key use Gemma 2's 4096. llama.cpp ignores the key for the llama family
+  // (Mistral), and so does zinc, to produce the same output.
+  const window = a === "llama" ? 0 : (metaNumber(file, k("attention.sliding_window")) ?? (a === "gemma2" ? 4096 : 0));
 
   // Which layers use the sliding window: Gemma 3 every layer but each sixth, Gemma 2 every other one.
   const pattern = metaNumber(file, k("attention.sliding_window_pattern")) ?? (a === "gemma3" ? 6 : a === "gemma2" ? 2 : 0);
-  const ropeBaseSwa = metaNumber(file, k("rope.freq_base_swa")) ?? 10000;
+  // Sliding layers take their own RoPE base: Gemma 3 defaults to 10000, Gemma 2 to the global one.
+  const ropeBaseSwa = metaNumber(file, k("rope.freq_base_swa")) ?? (a === "gemma3" ? 10000 : ropeBase);
   const layers: LayerConfig[] = [];
   for (let il = 0; il < layerCount; il++) {
     const swa = window > 0 && pattern > 0 && il % pattern < pattern - 1;
-    const allSwa = window > 0 && pattern === 0 && a === "llama"; // Mistral-style: every layer slides
-    if (a === "gemma3" && swa) layers.push({ ropeBase: ropeBaseSwa, ropeScale: 1, window });
-    else if (swa || allSwa) layers.push({ ropeBase, ropeScale, window });
+    if (swa) layers.push({ ropeBase: ropeBaseSwa, ropeScale: a === "gemma3" ? 1 : ropeScale, window });
     else layers.push({ ropeBase, ropeScale, window: 0 });
   }
 
-  const queryPreAttn = metaNumber(file, k("attention.query_pre_attn_scalar"));
-  let queryScale = 1;
-  let attentionScale = 1 / Math.sqrt(headDim);
-  if (a === "gemma3") {
-    queryScale = 1 / Math.sqrt(headDim);
-    attentionScale = 1;
-  } else if (a === "gemma2") {
-    queryScale = 1 / Math.sqrt(queryPreAttn ?? headDim);
-    attentionScale = 1;
-  }
+  // Where llama.cpp scales Q before attention (Gemma, Phi-3) rather than the scores, so does zinc: the f16
+  // rounding of Q differs between the two. Gemma's 27B sizes use n_embd / n_head instead of head_dim.
+  const scaleQ = a === "gemma2" || a === "gemma3" || a === "phi3";
+  const gemmaScaleDim = (a === "gemma2" && layerCount === 46) || (a === "gemma3" && layerCount === 62) ? embedding / headCount : headDim;
+  // 1.0f / sqrtf(float(d)) exactly as C computes it in f32.
+  const inverseSqrtF32 = (d: number) => Math.fround(1 / Math.fround(Math.sqrt(d)));
+  const queryScale = scaleQ ? inverseSqrtF32(a === "phi3" ? headDim : gemmaScaleDim) : 1;
+  const attentionScale = scaleQ ? 1 : inverseSqrtF32(headDim);
 
   return {
     arch: a,

@@ -159,17 +159,22 @@ inline fn nibbles(qs: [16]u8) U8x32 {
     return std.simd.join(lo, hi);
 }
 
-/// The fifth bits of Q5_0/Q5_1 as 0 or 16 in value order.
+/// The fifth bits of Q5_0/Q5_1 as 0 or 16 in value order: bit j of qh picks byte j (spread the four bytes of
+/// qh over 32 lanes, test one bit per lane) — a shuffle and a compare instead of 32 shifts.
 inline fn fifthBits(qh: [4]u8) U8x32 {
-    const bits = std.mem.readInt(u32, &qh, .little);
-    const shifts = comptime blk: {
-        var s: [32]u5 = undefined;
-        for (0..32) |i| s[i] = i;
-        break :blk s;
+    const bytes: @Vector(4, u8) = qh;
+    const spread = @shuffle(u8, bytes, undefined, blk: {
+        var m: [32]i32 = undefined;
+        for (0..32) |i| m[i] = i / 8;
+        break :blk m;
+    });
+    const bit: U8x32 = comptime blk: {
+        var m: [32]u8 = undefined;
+        for (0..32) |i| m[i] = @as(u8, 1) << @intCast(i % 8);
+        break :blk m;
     };
-    const word: @Vector(32, u32) = @splat(bits);
-    const one = (word >> @as(@Vector(32, u5), shifts)) & @as(@Vector(32, u32), @splat(1));
-    return @intCast(one << @as(@Vector(32, u5), @splat(4)));
+    const set = (spread & bit) != @as(U8x32, @splat(0));
+    return @select(u8, set, @as(U8x32, @splat(16)), @as(U8x32, @splat(0)));
 }
 
 inline fn asI8(v: U8x32) I8x32 {
