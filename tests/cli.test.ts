@@ -50,6 +50,25 @@ describe("zinc chat", () => {
   }, 120_000);
 });
 
+describe("running past the context", () => {
+  test("a chat longer than the context drops the oldest turns and keeps going", () => {
+    const turns = ["Tell me about cats.", "And dogs?", "What about birds?", "Fish?", "Horses?", "And cows?"];
+    const out = runCli(["chat", "-m", smollm, "--temp", "0", "-n", "60", "--ctx", "160"], { stdin: `${turns.join("\n")}\n`, env: env() });
+    expect(out.exitCode).toBe(0);
+    expect(out.stderr.match(/new prompt tokens/g)).toHaveLength(turns.length);
+    expect(out.stderr).toContain("[context full: dropped the");
+    for (const m of out.stderr.matchAll(/context (\d+)\/160/g)) expect(Number(m[1])).toBeLessThanOrEqual(160);
+  }, 120_000);
+
+  test("one generation longer than the context shifts it and finishes", () => {
+    const out = runCli(["run", "-m", stories, "-p", "Once upon a time", "-n", "100", "--ctx", "32", "--json"]);
+    expect(out.exitCode).toBe(0);
+    const r = JSON.parse(out.stdout);
+    expect(r.generated_tokens).toHaveLength(100);
+    expect(r.stop_reason).toBe("length");
+  }, 60_000);
+});
+
 describe("zinc run", () => {
   test("--json has the documented fields with sane values", () => {
     const out = runCli(["run", "-m", smollm, "-p", "The capital of France is", "-n", "12", "--json"], { env: env() });

@@ -78,7 +78,21 @@ export function registerChat(program: Command): void {
 
       const answer = async (text: string) => {
         messages.push({ role: "user", content: text });
-        const prompt = model.chatPrompt(conversation());
+        // Keep room for an answer: when the conversation no longer fits, drop the oldest turns (the system
+        // message stays). Within an answer, the session shifts the context itself.
+        const room = Math.min(sampling.maxTokens ?? 256, Math.floor(model.model.contextLength / 2));
+        let prompt = model.chatPrompt(conversation());
+        let dropped = 0;
+        while (prompt.ids.length + room > model.model.contextLength && messages.length > 1) {
+          messages.splice(0, messages.length >= 3 ? 2 : 1);
+          dropped++;
+          prompt = model.chatPrompt(conversation());
+        }
+        if (prompt.ids.length >= model.model.contextLength) {
+          messages.pop();
+          throw new ZincError(`this message is ${prompt.ids.length} tokens, more than the context of ${model.model.contextLength}`, "send a shorter message or raise --ctx");
+        }
+        if (dropped) console.error(dim(`[context full: dropped the ${dropped} oldest turn${dropped > 1 ? "s" : ""}]`));
         answering = new AbortController();
         let reply = "";
         const keep = system ? model.chatPrompt([{ role: "system", content: system }]).ids.length : 0;
