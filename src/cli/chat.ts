@@ -9,7 +9,7 @@ import { createInterface } from "node:readline";
 import { ZincError } from "../errors.ts";
 import type { ChatMessage } from "../index.ts";
 import { dim, openFromFlags } from "./common.ts";
-import { samplingFromFlags } from "./run.ts";
+import { addGenerationOptions, samplingFromFlags } from "./run.ts";
 
 interface ChatFlags {
   model?: string;
@@ -35,21 +35,8 @@ const help = `commands:
   /exit           leave (Ctrl-D works too)`;
 
 export function registerChat(program: Command): void {
-  program
-    .command("chat")
-    .description("chat with a model (default: SmolLM2-135M-Instruct, downloaded on first use)")
-    .option("-m, --model <alias|path>", "model alias or GGUF path (default: smollm2-135m)")
+  addGenerationOptions(program.command("chat").description("chat with a model (default: SmolLM2-135M-Instruct, downloaded on first use)"), { n: "512", temp: "0.7" })
     .option("--system <text>", "system message")
-    .option("-n, --n <tokens>", "tokens per answer at most", "512")
-    .option("--temp <t>", "temperature; 0 is greedy", "0.7")
-    .option("--top-k <k>", "keep the k most likely tokens (0: all)")
-    .option("--top-p <p>", "nucleus sampling threshold")
-    .option("--min-p <p>", "drop tokens below p × the top probability")
-    .option("--repeat-penalty <r>", "penalise recently used tokens")
-    .option("--seed <s>", "random seed")
-    .option("--ctx <n>", "context length in tokens", "4096")
-    .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
-    .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)")
     .action(async (flags: ChatFlags) => {
       const sampling = samplingFromFlags(flags);
       const { model } = await openFromFlags(flags);

@@ -33,24 +33,27 @@ export function samplingFromFlags(flags: { n?: string; temp?: string; topK?: str
   };
 }
 
-export function registerRun(program: Command): void {
-  program
-    .command("run")
-    .description("generate one completion (or one chat turn with --chat)")
+/** The sampling and context flags `run` and `chat` share. */
+export function addGenerationOptions(command: Command, defaults: { n: string; temp: string }): Command {
+  return command
     .option("-m, --model <alias|path>", "model alias or GGUF path (default: smollm2-135m)")
-    .requiredOption("-p, --prompt <text>", "the prompt")
-    .option("-n, --n <tokens>", "tokens to generate at most", "128")
-    .option("--temp <t>", "temperature; 0 is greedy", "0")
+    .option("-n, --n <tokens>", "tokens to generate at most", defaults.n)
+    .option("--temp <t>", "temperature; 0 is greedy", defaults.temp)
     .option("--top-k <k>", "keep the k most likely tokens (0: all)")
     .option("--top-p <p>", "nucleus sampling threshold")
     .option("--min-p <p>", "drop tokens below p × the top probability")
     .option("--repeat-penalty <r>", "penalise recently used tokens")
     .option("--seed <s>", "random seed (same seed, same output)")
     .option("--ctx <n>", "context length in tokens", "4096")
+    .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
+    .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)");
+}
+
+export function registerRun(program: Command): void {
+  addGenerationOptions(program.command("run").description("generate one completion (or one chat turn with --chat)"), { n: "128", temp: "0" })
+    .requiredOption("-p, --prompt <text>", "the prompt")
     .option("--chat", "wrap the prompt as a user message in the model's chat template")
     .option("--system <text>", "system message for --chat")
-    .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
-    .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)")
     .option("--json", "print one JSON object instead of streaming text")
     .action(async (flags: RunFlags) => {
       const options = samplingFromFlags(flags);

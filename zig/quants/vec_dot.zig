@@ -113,6 +113,18 @@ inline fn laneSumsScaled16(a: I8x32, c: I8x32, scale16: I16x16) I32x8 {
     return laneSums(a, c) * scale;
 }
 
+/// Q4_K/Q5_K minimum terms as ggml's AVX2 code forms them: lane k = mins[2k]·(bsums[4k]+bsums[4k+1]) +
+/// mins[2k+1]·(bsums[4k+2]+bsums[4k+3]) — each min times the sum of its 32 activations.
+inline fn minsProduct(by: *const b.BlockQ8_K, mins: anytype) @Vector(4, i32) {
+    var prod: @Vector(4, i32) = undefined;
+    inline for (0..4) |k| {
+        const s0 = @as(i32, by.bsums[4 * k]) + by.bsums[4 * k + 1];
+        const s1 = @as(i32, by.bsums[4 * k + 2]) + by.bsums[4 * k + 3];
+        prod[k] = @as(i32, mins[2 * k]) * s0 + @as(i32, mins[2 * k + 1]) * s1;
+    }
+    return prod;
+}
+
 /// i32 lane k = a[2k]·c[2k] + a[2k+1]·c[2k+1] (vpmaddwd).
 inline fn pairProducts(a: I16x16, c: I16x16) I32x8 {
     if (has_avx2) return maddwd(a, c);
@@ -466,12 +478,7 @@ fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
         acc = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc);
         if (t == .q4_k or t == .q5_k) {
             const dmin = -by.d * h(bx.dmin);
-            var prod: @Vector(4, i32) = undefined;
-            inline for (0..4) |k| {
-                const s0 = @as(i32, by.bsums[4 * k]) + by.bsums[4 * k + 1];
-                const s1 = @as(i32, by.bsums[4 * k + 2]) + by.bsums[4 * k + 3];
-                prod[k] = u.mins[2 * k] * s0 + u.mins[2 * k + 1] * s1;
-            }
+            const prod = minsProduct(by, u.mins);
             if (t == .q4_k) {
                 acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m);
             } else {
@@ -536,12 +543,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                         lanes += laneSumsScaled16(hi, by.qs[p * 64 + 32 ..][0..32].*, @splat(sm.scales[2 * p + 1]));
                     }
                     acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
-                    var prod: @Vector(4, i32) = undefined;
-                    inline for (0..4) |i| {
-                        const s0 = @as(i32, by.bsums[4 * i]) + by.bsums[4 * i + 1];
-                        const s1 = @as(i32, by.bsums[4 * i + 2]) + by.bsums[4 * i + 3];
-                        prod[i] = @as(i32, sm.mins[2 * i]) * s0 + @as(i32, sm.mins[2 * i + 1]) * s1;
-                    }
+                    const prod = minsProduct(by, sm.mins);
                     acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(-by.d * h(bw.dmin)), @floatFromInt(prod), acc_m);
                     continue;
                 }
@@ -587,12 +589,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                 acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
                 if (t == .q4_k or t == .q5_k) {
                     const dmin = -by.d * h(bw.dmin);
-                    var prod: @Vector(4, i32) = undefined;
-                    inline for (0..4) |i| {
-                        const s0 = @as(i32, by.bsums[4 * i]) + by.bsums[4 * i + 1];
-                        const s1 = @as(i32, by.bsums[4 * i + 2]) + by.bsums[4 * i + 3];
-                        prod[i] = u.mins[2 * i] * s0 + u.mins[2 * i + 1] * s1;
-                    }
+                    const prod = minsProduct(by, u.mins);
                     if (t == .q4_k) {
                         acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m);
                     } else {
@@ -631,12 +628,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                     acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[k]);
                     if (t == .q4_k or t == .q5_k) {
                         const dmin = -by.d * h(bw.dmin);
-                        var prod: @Vector(4, i32) = undefined;
-                        inline for (0..4) |i| {
-                            const s0 = @as(i32, by.bsums[4 * i]) + by.bsums[4 * i + 1];
-                            const s1 = @as(i32, by.bsums[4 * i + 2]) + by.bsums[4 * i + 3];
-                            prod[i] = u.mins[2 * i] * s0 + u.mins[2 * i + 1] * s1;
-                        }
+                        const prod = minsProduct(by, u.mins);
                         if (t == .q4_k) {
                             acc_m[k] = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m[k]);
                         } else {
