@@ -94,6 +94,33 @@ describe.each(runnable)("kernels of variant %s", (variant) => {
     expect(normalizedRmse(x, back)).toBeLessThan(0.008);
   });
 
+  test("attention over a q8_0 cache agrees with the f16 cache within q8_0 error, for GQA 1:1 to 7:1", () => {
+    for (const [heads, kvHeads, headDim] of [[4, 4, 64], [4, 2, 64], [6, 2, 128], [8, 2, 96], [7, 1, 256]]) {
+      const tokens = 3;
+      const kvLength = 19;
+      const kvRow = kvHeads * headDim;
+      const q = randomNormal(tokens * heads * headDim, heads);
+      const k = randomNormal(kvLength * kvRow, headDim);
+      const v = randomNormal(kvLength * kvRow, headDim + 1);
+      const k16 = new Uint16Array(k.length);
+      const v16 = new Uint16Array(v.length);
+      kernels.f32ToF16(k, k16, k.length);
+      kernels.f32ToF16(v, v16, v.length);
+      const q8 = tensorType("Q8_0");
+      const kq = new Uint8Array((k.length / 32) * 34);
+      const vq = new Uint8Array((v.length / 32) * 34);
+      kernels.quantizeRows(q8, k, kvLength, kvRow, kq);
+      kernels.quantizeRows(q8, v, kvLength, kvRow, vq);
+      const positions = Int32Array.from([kvLength - 3, kvLength - 2, kvLength - 1]);
+      const params = { tokens, headCount: heads, kvHeadCount: kvHeads, headDim, kvLength, window: 0, scale: 1 / Math.sqrt(headDim), softcap: 0 };
+      const outF16 = new Float32Array(tokens * heads * headDim);
+      const outQ8 = new Float32Array(tokens * heads * headDim);
+      kernels.attention({ ...params, kvType: "f16" }, q, positions, new Uint8Array(k16.buffer), new Uint8Array(v16.buffer), outF16);
+      kernels.attention({ ...params, kvType: "q8_0" }, q, positions, kq, vq, outQ8);
+      expect(normalizedRmse(outF16, outQ8)).toBeLessThan(0.02);
+    }
+  });
+
   test("bad lengths are refused before any pointer crosses into Zig", () => {
     expect(() => kernels.dotF32(new Float32Array(4), new Float32Array(5))).toThrow(ZincError);
     const q8 = tensorType("Q8_0");

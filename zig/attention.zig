@@ -7,6 +7,9 @@
 const std = @import("std");
 const simd = @import("simd.zig");
 const threadpool = @import("threadpool.zig");
+const blocks = @import("quants/blocks.zig");
+const reference = @import("quants/reference.zig");
+const vec_dot = @import("quants/vec_dot.zig");
 
 pub const max_head_dim = 512;
 
@@ -22,7 +25,11 @@ pub const AttentionParams = extern struct {
     scale: f32,
     /// Gemma 2's attention logit soft-cap; 0 means none.
     softcap: f32,
+    /// Storage of the cache rows: 0 = f16, 1 = q8_0 (kv_head_count * head_dim / 32 blocks per row).
+    kv_type: u32,
 };
+
+pub const KvType = enum(u32) { f16 = 0, q8_0 = 1 };
 
 /// f16 · f16 with f32 accumulation in exactly ggml's AVX2 order (ggml_vec_dot_f16): four 8-lane accumulators
 /// over steps of 32, reduced (0+2, 1+3, then 0+1, then the two 128-bit halves, then two horizontal adds), and
@@ -63,72 +70,120 @@ fn scaleF16(y: []f16, v: f32) void {
     for (y) |*o| o.* = @floatCast(@as(f32, o.*) * v);
 }
 
-pub const Attention = struct {
-    params: AttentionParams,
-    q: [*]const f32,
-    positions: [*]const i32,
-    k_cache: [*]const f16,
-    v_cache: [*]const f16,
-    out: [*]f32,
+/// Attention over an f16 or q8_0 cache. With q8_0, llama.cpp's flash attention quantizes Q to q8_0, scores
+/// with the q8_0 dot, dequantizes each V row and accumulates in f32 — which this follows.
+pub fn AttentionOf(comptime kv: KvType) type {
+    return struct {
+        params: AttentionParams,
+        q: [*]const f32,
+        positions: [*]const i32,
+        k_cache: [*]const u8,
+        v_cache: [*]const u8,
+        out: [*]f32,
 
-    fn work(self: *const Attention, index: usize, count: usize) void {
-        const p = self.params;
-        const jobs = @as(usize, p.tokens) * p.head_count;
-        const r = threadpool.splitRange(jobs, index, count);
-        for (r.start..r.end) |job| self.one(job / p.head_count, job % p.head_count);
-    }
+        const Self = @This();
 
-    fn one(self: *const Attention, token: usize, head: usize) void {
-        const p = self.params;
-        const hd: usize = p.head_dim;
-        const group = p.head_count / p.kv_head_count;
-        const kv_head = head / group;
-        const row_stride = @as(usize, p.kv_head_count) * hd;
-        const query_position = self.positions[token];
-
-        var q16_buf: [max_head_dim]f16 = undefined;
-        var acc16_buf: [max_head_dim]f16 = undefined;
-        const q16 = q16_buf[0..hd];
-        const acc16 = acc16_buf[0..hd];
-        const q = self.q[(token * p.head_count + head) * hd ..][0..hd];
-        for (q, q16) |v, *o| o.* = @floatCast(v);
-        @memset(acc16, 0);
-
-        // With a soft-cap ggml folds the scale into the tanh argument: cap * tanh(s * scale / cap).
-        const scale = if (p.softcap != 0) p.scale / p.softcap else p.scale;
-        var max: f32 = -std.math.inf(f32);
-        var sum: f32 = 0;
-        for (0..p.kv_len) |key_position| {
-            const kp: i64 = @intCast(key_position);
-            if (kp > query_position) continue;
-            if (p.window != 0 and query_position - kp >= p.window) continue;
-            const k = self.k_cache[key_position * row_stride + kv_head * hd ..][0..hd];
-            var s = dotF16(k, q16) * scale;
-            if (p.softcap != 0) s = p.softcap * simd.tanhf(s);
-            const v = self.v_cache[key_position * row_stride + kv_head * hd ..][0..hd];
-            var ms: f32 = 1;
-            var vs: f32 = 1;
-            if (s > max) {
-                const old = max;
-                max = s;
-                ms = simd.expf(old - max);
-                scaleF16(acc16, ms);
-            } else {
-                vs = simd.expf(s - max);
-            }
-            madF16(acc16, v, vs);
-            // GCC contracts llama.cpp's S*ms + vs into one fma.
-            sum = simd.fusedMulAdd(f32, sum, ms, vs);
+        fn work(self: *const Self, index: usize, count: usize) void {
+            const p = self.params;
+            const jobs = @as(usize, p.tokens) * p.head_count;
+            const r = threadpool.splitRange(jobs, index, count);
+            for (r.start..r.end) |job| self.one(job / p.head_count, job % p.head_count);
         }
-        const inv: f32 = if (sum == 0) 0 else 1.0 / sum;
-        const out = self.out[(token * p.head_count + head) * hd ..][0..hd];
-        for (acc16, out) |a, *o| o.* = @as(f32, a) * inv;
-    }
 
-    pub fn run(self: *const Attention, pool: *threadpool.Pool) void {
-        pool.parallel(Attention, self, work);
-    }
-};
+        fn one(self: *const Self, token: usize, head: usize) void {
+            const p = self.params;
+            const hd: usize = p.head_dim;
+            const group = p.head_count / p.kv_head_count;
+            const kv_head = head / group;
+            const row_values = @as(usize, p.kv_head_count) * hd;
+            const query_position = self.positions[token];
+            const q = self.q[(token * p.head_count + head) * hd ..][0..hd];
+
+            // With a soft-cap ggml folds the scale into the tanh argument: cap * tanh(s * scale / cap).
+            const scale = if (p.softcap != 0) p.scale / p.softcap else p.scale;
+            var max: f32 = -std.math.inf(f32);
+            var sum: f32 = 0;
+
+            var q16_buf: [max_head_dim]f16 = undefined;
+            var acc16_buf: [max_head_dim]f16 = undefined;
+            var q8_buf: [max_head_dim / 32]blocks.BlockQ8_0 = undefined;
+            var acc32_buf: [max_head_dim]f32 = undefined;
+            var v32_buf: [max_head_dim]f32 = undefined;
+            const nb = hd / 32;
+            switch (kv) {
+                .f16 => {
+                    for (q, q16_buf[0..hd]) |v, *o| o.* = @floatCast(v);
+                    @memset(acc16_buf[0..hd], 0);
+                },
+                .q8_0 => {
+                    reference.quantizeActivationRow(.q8_0, q, q8_buf[0..nb]);
+                    @memset(acc32_buf[0..hd], 0);
+                },
+            }
+
+            for (0..p.kv_len) |key_position| {
+                const kp: i64 = @intCast(key_position);
+                if (kp > query_position) continue;
+                if (p.window != 0 and query_position - kp >= p.window) continue;
+                var s: f32 = switch (kv) {
+                    .f16 => blk: {
+                        const rows: [*]const f16 = @ptrCast(@alignCast(self.k_cache));
+                        break :blk dotF16(rows[key_position * row_values + kv_head * hd ..][0..hd], q16_buf[0..hd]);
+                    },
+                    .q8_0 => blk: {
+                        const rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.k_cache));
+                        break :blk vec_dot.vecDot(.q8_0, rows[(key_position * row_values + kv_head * hd) / 32 ..][0..nb], q8_buf[0..nb]);
+                    },
+                };
+                s *= scale;
+                if (p.softcap != 0) s = p.softcap * simd.tanhf(s);
+                var ms: f32 = 1;
+                var vs: f32 = 1;
+                const new_max = s > max;
+                if (new_max) {
+                    const old = max;
+                    max = s;
+                    ms = simd.expf(old - max);
+                } else {
+                    vs = simd.expf(s - max);
+                }
+                switch (kv) {
+                    .f16 => {
+                        const rows: [*]const f16 = @ptrCast(@alignCast(self.v_cache));
+                        if (new_max) scaleF16(acc16_buf[0..hd], ms);
+                        madF16(acc16_buf[0..hd], rows[key_position * row_values + kv_head * hd ..][0..hd], vs);
+                    },
+                    .q8_0 => {
+                        const rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.v_cache));
+                        if (new_max) for (acc32_buf[0..hd]) |*a| {
+                            a.* *= ms;
+                        };
+                        reference.dequantizeRow(.q8_0, rows[(key_position * row_values + kv_head * hd) / 32 ..][0..nb], v32_buf[0..hd]);
+                        for (acc32_buf[0..hd], v32_buf[0..hd]) |*a, v| a.* = simd.fusedMulAdd(f32, v, vs, a.*);
+                    },
+                }
+                // GCC contracts llama.cpp's S*ms + vs into one fma.
+                sum = simd.fusedMulAdd(f32, sum, ms, vs);
+            }
+            const inv: f32 = if (sum == 0) 0 else 1.0 / sum;
+            const out = self.out[(token * p.head_count + head) * hd ..][0..hd];
+            switch (kv) {
+                .f16 => for (acc16_buf[0..hd], out) |a, *o| {
+                    o.* = @as(f32, a) * inv;
+                },
+                .q8_0 => for (acc32_buf[0..hd], out) |a, *o| {
+                    o.* = a * inv;
+                },
+            }
+        }
+
+        pub fn run(self: *const Self, pool: *threadpool.Pool) void {
+            pool.parallel(Self, self, work);
+        }
+    };
+}
+
+pub const Attention = AttentionOf(.f16);
 
 test "attention with one key returns that key's value; GQA maps heads to kv heads" {
     var pool: threadpool.Pool = undefined;
@@ -142,11 +197,11 @@ test "attention with one key returns that key's value; GQA maps heads to kv head
     const positions = [_]i32{1};
     var out: [2 * hd]f32 = undefined;
     const att = Attention{
-        .params = .{ .tokens = 1, .head_count = 2, .kv_head_count = 1, .head_dim = hd, .kv_len = 2, .window = 0, .scale = 1, .softcap = 0 },
+        .params = .{ .tokens = 1, .head_count = 2, .kv_head_count = 1, .head_dim = hd, .kv_len = 2, .window = 0, .scale = 1, .softcap = 0, .kv_type = 0 },
         .q = &q,
         .positions = &positions,
-        .k_cache = &k,
-        .v_cache = &v,
+        .k_cache = @ptrCast(&k),
+        .v_cache = @ptrCast(&v),
         .out = &out,
     };
     att.run(&pool);

@@ -16,7 +16,7 @@ const mapping = @import("mapping.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 3;
+pub const abi_version: u32 = 4;
 
 pub const Status = enum(i32) {
     ok = 0,
@@ -187,13 +187,23 @@ export fn zinc_f32_to_f16(x: [*]const f32, y: [*]f16, n: u64) void {
     for (x[0..n], y[0..n]) |v, *o| o.* = @floatCast(v);
 }
 
-export fn zinc_attention(params: *const attention.AttentionParams, q: [*]const f32, positions: [*]const i32, k_cache: [*]const f16, v_cache: [*]const f16, out: [*]f32) i32 {
+export fn zinc_attention(params: *const attention.AttentionParams, q: [*]const f32, positions: [*]const i32, k_cache: [*]const u8, v_cache: [*]const u8, out: [*]f32) i32 {
     const p = params.*;
     if (p.head_dim == 0 or p.head_dim > attention.max_head_dim or p.kv_head_count == 0 or p.head_count % p.kv_head_count != 0) {
         return status(.invalid_argument);
     }
-    const att = attention.Attention{ .params = p, .q = q, .positions = positions, .k_cache = k_cache, .v_cache = v_cache, .out = out };
-    att.run(runtime.pool());
+    switch (p.kv_type) {
+        @intFromEnum(attention.KvType.f16) => {
+            const att = attention.AttentionOf(.f16){ .params = p, .q = q, .positions = positions, .k_cache = k_cache, .v_cache = v_cache, .out = out };
+            att.run(runtime.pool());
+        },
+        @intFromEnum(attention.KvType.q8_0) => {
+            if (p.head_dim % blocks.qk != 0) return status(.invalid_argument);
+            const att = attention.AttentionOf(.q8_0){ .params = p, .q = q, .positions = positions, .k_cache = k_cache, .v_cache = v_cache, .out = out };
+            att.run(runtime.pool());
+        },
+        else => return status(.unsupported_type),
+    }
     return status(.ok);
 }
 

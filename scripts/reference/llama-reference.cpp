@@ -80,6 +80,10 @@ int main(int argc, char ** argv) {
         llama_context_params cp = llama_context_default_params();
         cp.n_ctx = 4096; cp.n_batch = 2048; cp.n_threads = 2; cp.n_threads_batch = 2;
         cp.cb_eval = dump_cb;
+        if (getenv("LLAMA_REF_KV") && std::string(getenv("LLAMA_REF_KV")) == "q8_0") {
+            cp.type_k = GGML_TYPE_Q8_0;
+            cp.type_v = GGML_TYPE_Q8_0;
+        }
         llama_context * ctx = llama_init_from_model(model, cp);
         std::string prompt = argv[4];
         std::vector<llama_token> toks;
@@ -136,6 +140,11 @@ int main(int argc, char ** argv) {
         cp.n_threads_batch = 2;
         // LLAMA_REF_FA=0 turns flash attention off, to see how far llama.cpp's own attention paths differ.
         if (getenv("LLAMA_REF_FA") && std::string(getenv("LLAMA_REF_FA")) == "0") cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
+        // LLAMA_REF_KV=q8_0 stores the KV cache as q8_0 (zinc's --kv-type q8_0).
+        if (getenv("LLAMA_REF_KV") && std::string(getenv("LLAMA_REF_KV")) == "q8_0") {
+            cp.type_k = GGML_TYPE_Q8_0;
+            cp.type_v = GGML_TYPE_Q8_0;
+        }
         llama_context * ctx = llama_init_from_model(model, cp);
         std::string prompt = argv[p];
         int n = -llama_tokenize(vocab, prompt.c_str(), prompt.size(), nullptr, 0, true, false);

@@ -8,7 +8,7 @@ import { ZincError } from "../errors.ts";
 import { openLoadedModel } from "../index.ts";
 import { locateModel } from "../registry/registry.ts";
 import { pullModel } from "../registry/pull.ts";
-import { parseInteger, peakRssMb } from "./common.ts";
+import { parseInteger, parseKvType, peakRssMb } from "./common.ts";
 
 interface BenchFlags {
   model?: string;
@@ -16,6 +16,7 @@ interface BenchFlags {
   n: string;
   r: string;
   kernels?: string;
+  kvType?: string;
   json?: boolean;
 }
 
@@ -36,6 +37,7 @@ export function registerBench(program: Command): void {
     .option("-n, --n <tokens>", "generated tokens for the tg test (0 to skip)", "128")
     .option("-r, --r <count>", "repetitions", "5")
     .option("--kernels <list>", "comma-separated kernel variants to run (default: the auto choice)")
+    .option("--kv-type <type>", "KV cache storage: f16 or q8_0", "f16")
     .option("--json", "print JSON (an object, or a list when several variants run)")
     .action(async (flags: BenchFlags) => {
       const p = parseInteger(flags.p, "-p", 0, 1 << 16);
@@ -49,7 +51,7 @@ export function registerBench(program: Command): void {
       for (const variant of variants) {
         if (variant !== "auto") process.env.ZINC_KERNELS = variant;
         const t0 = performance.now();
-        const model = openLoadedModel(path, { contextLength: Math.max(16, p + n + 1), batchSize: Math.min(512, Math.max(1, p)) });
+        const model = openLoadedModel(path, { contextLength: Math.max(16, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType) });
         const loadMs = performance.now() - t0;
         const m = model.model;
         const vocab = m.config.vocabSize;

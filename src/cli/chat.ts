@@ -24,6 +24,7 @@ interface ChatFlags {
   ctx?: string;
   chatTemplate?: string;
   memBudget?: string;
+  kvType?: string;
 }
 
 const help = `commands:

@@ -56,6 +56,13 @@ export interface ModelFlags {
   ctx?: string;
   chatTemplate?: string;
   memBudget?: string;
+  kvType?: string;
+}
+
+export function parseKvType(text: string | undefined): "f16" | "q8_0" {
+  if (text === undefined || text === "f16") return "f16";
+  if (text === "q8_0") return "q8_0";
+  throw new ZincError(`--kv-type must be f16 or q8_0, got "${text}"`);
 }
 
 /** Resolves --model (alias, pulling it if needed, or path) and opens it; `loadMs` is the open time. */
@@ -67,7 +74,8 @@ export async function openFromFlags(flags: ModelFlags): Promise<{ model: LoadedM
   const contextLength = flags.ctx ? parseInteger(flags.ctx, "--ctx", 16, 1 << 20) : 4096;
   const memoryBudget = flags.memBudget ? parseSize(flags.memBudget, "--mem-budget") : availableMemory();
   const t0 = performance.now();
-  const model = openLoadedModel(path, { contextLength, chatTemplateFile: flags.chatTemplate, memoryBudget });
+  const kvType = parseKvType(flags.kvType);
+  const model = openLoadedModel(path, { contextLength, chatTemplateFile: flags.chatTemplate, memoryBudget, kvType });
   return { model, loadMs: performance.now() - t0, path };
 }
 

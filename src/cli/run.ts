@@ -18,6 +18,7 @@ interface RunFlags {
   system?: string;
   chatTemplate?: string;
   memBudget?: string;
+  kvType?: string;
   json?: boolean;
 }
 
@@ -46,7 +47,8 @@ export function addGenerationOptions(command: Command, defaults: { n: string; te
     .option("--seed <s>", "random seed (same seed, same output)")
     .option("--ctx <n>", "context length in tokens", "4096")
     .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
-    .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)");
+    .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)")
+    .option("--kv-type <type>", "KV cache storage: f16 or q8_0 (half the memory)", "f16");
 }
 
 export function registerRun(program: Command): void {

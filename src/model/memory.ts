@@ -4,6 +4,7 @@
  */
 import { ZincError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
+import { kvRowBytes, type KvType } from "./kv-cache.ts";
 
 export interface MemoryEstimate {
   weightBytes: number;
@@ -12,8 +13,8 @@ export interface MemoryEstimate {
   totalBytes: number;
 }
 
-export function estimateMemory(config: ModelConfig, weightBytes: number, contextLength: number, batchSize: number): MemoryEstimate {
-  const kvCacheBytes = config.layerCount * contextLength * config.kvHeadCount * (config.headDim + config.valueDim) * 2;
+export function estimateMemory(config: ModelConfig, weightBytes: number, contextLength: number, batchSize: number, kvType: KvType = "f16"): MemoryEstimate {
+  const kvCacheBytes = config.layerCount * contextLength * (kvRowBytes(kvType, config.kvHeadCount * config.headDim) + kvRowBytes(kvType, config.kvHeadCount * config.valueDim));
   const widest = Math.max(config.embedding, config.headCount * config.headDim, config.feedForward);
   const scratchBytes = 4 * batchSize * (6 * config.embedding + 3 * config.feedForward + 2 * config.headCount * config.headDim + widest) + 4 * config.vocabSize;
   return { weightBytes, kvCacheBytes, scratchBytes, totalBytes: weightBytes + kvCacheBytes + scratchBytes };
@@ -28,6 +29,6 @@ export function checkMemoryBudget(estimate: MemoryEstimate, budget: number, cont
   if (estimate.totalBytes <= budget) return;
   throw new ZincError(
     `not enough memory: this model needs ${mib(estimate.totalBytes)} (weights ${mib(estimate.weightBytes)} + KV cache ${mib(estimate.kvCacheBytes)} at --ctx ${contextLength} + scratch ${mib(estimate.scratchBytes)}) but the budget is ${mib(budget)}`,
-    "use a smaller quant, a shorter --ctx, or raise --mem-budget",
+    "use a smaller quant, a shorter --ctx, --kv-type q8_0, or raise --mem-budget",
   );
 }

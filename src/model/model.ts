@@ -11,9 +11,11 @@ import { openGguf, type GgufFile, type TensorInfo } from "../gguf/reader.ts";
 import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
 import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../native/index.ts";
 import { readConfig, type ModelConfig } from "./config.ts";
-import { KvCache } from "./kv-cache.ts";
+import { KvCache, type KvType } from "./kv-cache.ts";
 import { checkMemoryBudget, estimateMemory, type MemoryEstimate } from "./memory.ts";
 import { loadWeights, type ModelWeights, type Weight } from "./weights.ts";
+
+const q8_0 = tensorType("Q8_0");
 
 /** Called with every named intermediate tensor of a forward pass (a view: copy it to keep it). */
 export type CaptureHook = (name: string, data: Float32Array, shape: number[]) => void;
@@ -32,6 +34,8 @@ export interface ModelOptions {
   kernels?: Kernels;
   /** Bytes the model may use (weights + KV cache + scratch); checked before anything is allocated. */
   memoryBudget?: number;
+  /** KV cache storage: f16 (default, as llama.cpp) or q8_0. */
+  kvType?: KvType;
 }
 
 export class Model {
@@ -58,6 +62,7 @@ export class Model {
   private readonly quantized: Uint8Array;
   private readonly positions: Int32Array;
   private readonly kvHalf: Uint16Array;
+  private readonly kvHalfBytes: Uint8Array;
   private logits: Float32Array;
   private readonly ropeParams: RopeParams[];
 
@@ -73,7 +78,11 @@ export class Model {
     this.batchSize = Math.max(1, Math.min(options.batchSize ?? 256, this.contextLength));
     const B = this.batchSize;
     // Refuse before allocating anything if the budget cannot hold weights + KV cache + scratch.
-    this.memory = estimateMemory(c, file.tensors.reduce((n, t) => n + t.byteSize, 0), this.contextLength, B);
+    const kvType = options.kvType ?? "f16";
+    if (kvType === "q8_0" && (c.headDim % 32 !== 0 || c.valueDim % 32 !== 0)) {
+      throw new ZincError(`a q8_0 KV cache needs head sizes divisible by 32 (this model's are ${c.headDim}/${c.valueDim})`, "use --kv-type f16");
+    }
+    this.memory = estimateMemory(c, file.tensors.reduce((n, t) => n + t.byteSize, 0), this.contextLength, B, kvType);
     if (options.memoryBudget !== undefined) checkMemoryBudget(this.memory, options.memoryBudget, this.contextLength);
     this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
     const qWidth = c.headCount * c.headDim;
@@ -96,8 +105,9 @@ export class Model {
     this.quantized = new Uint8Array(B * widest * 4 + 1024);
     this.positions = new Int32Array(B);
     this.kvHalf = new Uint16Array(B * Math.max(kWidth, vWidth));
+    this.kvHalfBytes = new Uint8Array(this.kvHalf.buffer);
     this.logits = new Float32Array(c.vocabSize);
-    this.cache = new KvCache(c.layerCount, this.contextLength, kWidth, vWidth);
+    this.cache = new KvCache(c.layerCount, this.contextLength, kWidth, vWidth, kvType);
     this.ropeParams = c.layers.map((l) => ({
       nRot: c.ropeDims,
       neox: c.ropeNeox,
@@ -210,11 +220,9 @@ export class Model {
       capture?.(`blk.${il}.v`, v, [T, c.kvHeadCount, c.valueDim]);
       if (c.queryScale !== 1) K.scale(q, c.queryScale, T * qWidth);
 
-      // The cache stores K and V as f16, as llama.cpp's default cache type does.
-      K.f32ToF16(k, this.kvHalf, T * kWidth);
-      this.cache.keys[il].set(this.kvHalf.subarray(0, T * kWidth), position0 * kWidth);
-      K.f32ToF16(v, this.kvHalf, T * vWidth);
-      this.cache.values[il].set(this.kvHalf.subarray(0, T * vWidth), position0 * vWidth);
+      // K and V rows go into the cache as f16 (llama.cpp's default) or q8_0 (quantized as llama.cpp does).
+      this.storeCacheRows(k, T, kWidth, this.cache.keys[il], position0 * this.cache.keyRowBytes);
+      this.storeCacheRows(v, T, vWidth, this.cache.values[il], position0 * this.cache.valueRowBytes);
 
       const attn = this.attn.subarray(0, T * c.headCount * c.valueDim);
       K.attention(
@@ -227,6 +235,7 @@ export class Model {
           window: c.layers[il].window,
           scale: c.attentionScale,
           softcap: c.attentionSoftcap,
+          kvType: this.cache.type,
         },
         q,
         positions,
@@ -287,6 +296,15 @@ export class Model {
     this.matmul(w.output, this.cur, rows, out);
     if (c.finalSoftcap) K.softcap(out, c.finalSoftcap, rows * c.vocabSize);
     capture?.("result_output", out, [rows, c.vocabSize]);
+  }
+
+  private storeCacheRows(rows: Float32Array, count: number, width: number, cache: Uint8Array, byteOffset: number): void {
+    if (this.cache.type === "q8_0") {
+      this.kernels.quantizeRows(q8_0, rows, count, width, cache.subarray(byteOffset));
+      return;
+    }
+    this.kernels.f32ToF16(rows, this.kvHalf, count * width);
+    cache.set(this.kvHalfBytes.subarray(0, count * width * 2), byteOffset);
   }
 
   private norm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, rows: number): void {

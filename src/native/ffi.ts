@@ -49,7 +49,7 @@ const symbolTable = {
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 3;
+export const expectedAbiVersion = 4;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 

@@ -101,6 +101,8 @@ export interface AttentionParams {
   window: number;
   scale: number;
   softcap: number;
+  /** Storage of the cache rows. */
+  kvType: "f16" | "q8_0";
 }
 
 export const maxHeadDim = 512;
@@ -136,7 +138,8 @@ export interface Kernels {
   softcap(x: Float32Array, cap: number, n: number): void;
   softmax(x: Float32Array, rows: number, n: number): void;
   f32ToF16(x: Float32Array, out: Uint16Array, n: number): void;
-  attention(params: AttentionParams, q: Float32Array, positions: Int32Array, kCache: Uint16Array, vCache: Uint16Array, out: Float32Array): void;
+  /** kCache/vCache: rows of kvHeadCount × headDim values, f16 or q8_0 as params.kvType says. */
+  attention(params: AttentionParams, q: Float32Array, positions: Int32Array, kCache: Uint8Array, vCache: Uint8Array, out: Float32Array): void;
   close(): void;
 }
 
@@ -187,7 +190,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
   const ropeBuffer = new ArrayBuffer(32);
   const ropeU32 = new Uint32Array(ropeBuffer);
   const ropeF32 = new Float32Array(ropeBuffer);
-  const attentionBuffer = new ArrayBuffer(32);
+  const attentionBuffer = new ArrayBuffer(36);
   const attentionU32 = new Uint32Array(attentionBuffer);
   const attentionF32 = new Float32Array(attentionBuffer);
   const dotOut = new Float32Array(1);
@@ -299,7 +302,9 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       const width = p.headCount * p.headDim;
       const kvRow = p.kvHeadCount * p.headDim;
       check(q.length >= p.tokens * width && out.length >= p.tokens * width && positions.length >= p.tokens, "attention q/out sizes");
-      check(kCache.length >= p.kvLength * kvRow && vCache.length >= p.kvLength * kvRow, "attention cache smaller than kv length");
+      const rowBytes = p.kvType === "q8_0" ? (kvRow / 32) * 34 : kvRow * 2;
+      check(p.kvType !== "q8_0" || p.headDim % 32 === 0, `a q8_0 KV cache needs head_dim divisible by 32 (it is ${p.headDim})`);
+      check(kCache.byteLength >= p.kvLength * rowBytes && vCache.byteLength >= p.kvLength * rowBytes, "attention cache smaller than kv length");
       for (let t = 0; t < p.tokens; t++) check(positions[t] >= 0 && positions[t] < p.kvLength, "attention query position outside the cache");
       attentionU32[0] = p.tokens;
       attentionU32[1] = p.headCount;
@@ -309,6 +314,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       attentionU32[5] = p.window;
       attentionF32[6] = p.scale;
       attentionF32[7] = p.softcap;
+      attentionU32[8] = p.kvType === "q8_0" ? 1 : 0;
       statusCheck(n.zinc_attention(attentionU32, q, positions, kCache, vCache, out), "attention");
     },
     close() {
