@@ -12,6 +12,7 @@ import { registerChat } from "./chat.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerModels } from "./models.ts";
+import { registerPerplexity } from "./perplexity.ts";
 import { registerRun } from "./run.ts";
 import { registerTokenize } from "./tokenize.ts";
 
@@ -33,6 +34,7 @@ registerModels(program);
 registerInspect(program);
 registerTokenize(program);
 registerBench(program);
+registerPerplexity(program);
 registerDoctor(program);
 
 try {
