@@ -16,7 +16,7 @@ const mapping = @import("mapping.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 4;
+pub const abi_version: u32 = 5;
 
 pub const Status = enum(i32) {
     ok = 0,
@@ -101,6 +101,17 @@ export fn zinc_quantize_rows(type_id: u32, x: [*]const f32, out: [*]u8, rows: u6
     return dispatch(type_id, &(activation_types ++ [_]blocks.TensorType{ .q4_0, .q4_1, .q5_0, .q5_1 }), struct {
         fn call(comptime t: blocks.TensorType, src: [*]const f32, dst: [*]u8, r: u64, c: u64) void {
             matmul.QuantizeRows(t).run(runtime.pool(), src, @ptrCast(@alignCast(dst)), r, c);
+        }
+    }, .{ x, out, rows, cols });
+}
+
+/// Weights, not activations: ggml's reference quantizers (as llama-quantize uses), one row at a time.
+export fn zinc_quantize_weights(type_id: u32, x: [*]const f32, out: [*]u8, rows: u64, cols: u64) i32 {
+    return dispatch(type_id, &[_]blocks.TensorType{ .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1 }, struct {
+        fn call(comptime t: blocks.TensorType, src: [*]const f32, dst: [*]u8, r: u64, c: u64) void {
+            const per_row = c / blocks.blockValues(t);
+            const rows_out: [*]blocks.Block(t) = @ptrCast(@alignCast(dst));
+            for (0..r) |row| reference.quantizeRow(t, src[row * c ..][0..c], rows_out[row * per_row ..][0..per_row]);
         }
     }, .{ x, out, rows, cols });
 }

@@ -13,6 +13,7 @@ import { registerDoctor } from "./doctor.ts";
 import { registerInspect } from "./inspect.ts";
 import { registerModels } from "./models.ts";
 import { registerPerplexity } from "./perplexity.ts";
+import { registerQuantize } from "./quantize.ts";
 import { registerRun } from "./run.ts";
 import { registerTokenize } from "./tokenize.ts";
 
@@ -35,6 +36,7 @@ registerInspect(program);
 registerTokenize(program);
 registerBench(program);
 registerPerplexity(program);
+registerQuantize(program);
 registerDoctor(program);
 
 try {

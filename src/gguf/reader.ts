@@ -26,6 +26,8 @@ export interface GgufFile {
   version: number;
   alignment: number;
   metadata: Map<string, GgufValue>;
+  /** Each key's GGUF value type name (u8 … f64, string, array) and, for arrays, the element type's. */
+  metadataTypes: Map<string, { type: string; elementType?: string }>;
   tensors: TensorInfo[];
   tensorsByName: Map<string, TensorInfo>;
   dataOffset: number;
@@ -171,12 +173,16 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
   const kvCount = c.count("metadata_kv_count", Math.floor(c.remaining() / 13));
 
   const metadata = new Map<string, GgufValue>();
+  const metadataTypes = new Map<string, { type: string; elementType?: string }>();
   for (let i = 0; i < kvCount; i++) {
     const keyAt = c.pos;
     const key = c.string(`metadata key #${i}`);
     if (metadata.has(key)) c.fail(`metadata key ${shown(key)}`, "duplicate key", keyAt);
     const type = c.u32(`metadata ${shown(key)} type`);
+    const elementTypeAt = c.pos;
     metadata.set(key, c.value(type, `metadata ${shown(key)}`, 0));
+    const elementType = type === 9 ? valueTypeNames[new DataView(bytes.buffer, bytes.byteOffset).getUint32(elementTypeAt, true)] : undefined;
+    metadataTypes.set(key, { type: valueTypeNames[type] ?? "?", elementType });
   }
 
   let alignment = 32;
@@ -241,6 +247,7 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
     version,
     alignment,
     metadata,
+    metadataTypes,
     tensors,
     tensorsByName: new Map(tensors.map((t) => [t.name, t])),
     dataOffset,

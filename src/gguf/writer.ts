@@ -21,7 +21,12 @@ export interface TensorToWrite {
   type: TensorTypeInfo;
   /** ggml order: shape[0] is the row length. */
   shape: number[];
-  data: Uint8Array;
+  /** The bytes, or a function producing them when the writer reaches this tensor (one tensor in memory at a time). */
+  data: Uint8Array | (() => Uint8Array);
+}
+
+function tensorBytes(t: TensorToWrite): number {
+  return t.shape.reduce((a, b) => a * b, 1) / t.type.blockValues * t.type.blockBytes;
 }
 
 const typeIds: Record<string, number> = { u8: 0, i8: 1, u16: 2, i16: 3, u32: 4, i32: 5, f32: 6, bool: 7, string: 8, array: 9, u64: 10, i64: 11, f64: 12 };
@@ -122,7 +127,7 @@ export function encodeHeader(metadata: Record<string, MetadataValue>, tensors: T
     sink.u32(t.type.id);
     sink.u64(offset);
     offsets.push(offset);
-    offset += Math.ceil(t.data.length / alignment) * alignment;
+    offset += Math.ceil(tensorBytes(t) / alignment) * alignment;
   }
   sink.pad(alignment);
   return { header: sink.finish(), offsets, headerLength: sink.length };
@@ -137,8 +142,10 @@ export function writeGguf(path: string, metadata: Record<string, MetadataValue>,
     for (const chunk of header) writeSync(fd, chunk);
     const zeros = new Uint8Array(alignment);
     for (const t of tensors) {
-      writeSync(fd, t.data);
-      const padding = (alignment - (t.data.length % alignment)) % alignment;
+      const data = typeof t.data === "function" ? t.data() : t.data;
+      if (data.length !== tensorBytes(t)) throw new Error(`tensor ${t.name}: ${data.length} bytes, its shape and type need ${tensorBytes(t)}`);
+      writeSync(fd, data);
+      const padding = (alignment - (data.length % alignment)) % alignment;
       if (padding) writeSync(fd, zeros.subarray(0, padding));
     }
     fsyncSync(fd);
@@ -154,7 +161,7 @@ export function writeGguf(path: string, metadata: Record<string, MetadataValue>,
 /** The whole file in memory (tests, fuzzing). */
 export function encodeGguf(metadata: Record<string, MetadataValue>, tensors: TensorToWrite[], alignment = 32): Uint8Array {
   const { header, headerLength } = encodeHeader(metadata, tensors, alignment);
-  const dataLength = tensors.reduce((n, t) => n + Math.ceil(t.data.length / alignment) * alignment, 0);
+  const dataLength = tensors.reduce((n, t) => n + Math.ceil(tensorBytes(t) / alignment) * alignment, 0);
   const out = new Uint8Array(headerLength + dataLength);
   let o = 0;
   for (const c of header) {
@@ -162,8 +169,8 @@ export function encodeGguf(metadata: Record<string, MetadataValue>, tensors: Ten
     o += c.length;
   }
   for (const t of tensors) {
-    out.set(t.data, o);
-    o += Math.ceil(t.data.length / alignment) * alignment;
+    out.set(typeof t.data === "function" ? t.data() : t.data, o);
+    o += Math.ceil(tensorBytes(t) / alignment) * alignment;
   }
   return out;
 }

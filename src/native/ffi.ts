@@ -24,6 +24,7 @@ const symbolTable = {
 
   zinc_dequantize_row: { args: [u32, ptr, ptr, u64], returns: i32 },
   zinc_quantize_rows: { args: [u32, ptr, ptr, u64, u64], returns: i32 },
+  zinc_quantize_weights: { args: [u32, ptr, ptr, u64, u64], returns: i32 },
   zinc_matmul: { args: [u32, ptr, ptr, ptr, u64, u64, u64], returns: i32 },
   zinc_vec_dot_reference: { args: [u32, ptr, ptr, u64, ptr], returns: i32 },
 
@@ -49,7 +50,7 @@ const symbolTable = {
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 4;
+export const expectedAbiVersion = 5;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 

@@ -120,6 +120,8 @@ export interface Kernels {
   dequantizeRow(type: TensorTypeInfo, src: NativeBuffer, srcBytes: number, out: Float32Array): void;
   /** Quantizes rows × cols f32 values to `type` (an activation type or a simple weight type). */
   quantizeRows(type: TensorTypeInfo, x: Float32Array, rows: number, cols: number, out: Uint8Array): void;
+  /** Quantizes weights with ggml's reference quantizers (what llama-quantize writes). */
+  quantizeWeights(type: TensorTypeInfo, x: Float32Array, rows: number, cols: number, out: Uint8Array): void;
   /** y[t][r] = W[r] · x[t]; `xQuantized` holds `tokens` rows of the weight type's activation type. */
   matmul(type: TensorTypeInfo, weights: NativeBuffer, weightBytes: number, xQuantized: Uint8Array, y: Float32Array, rows: number, cols: number, tokens: number): void;
   vecDotReference(type: TensorTypeInfo, weights: NativeBuffer, xQuantized: Uint8Array, cols: number): number;
@@ -217,6 +219,12 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(x.length >= rows * cols, "quantizeRows input too small");
       check(out.byteLength >= rows * rowBytes(type, cols), "quantizeRows output too small");
       statusCheck(n.zinc_quantize_rows(type.id, x, out, rows, cols), `quantize to ${type.name}`);
+    },
+    quantizeWeights(type, x, rows, cols, out) {
+      wholeBlocks(type, cols, "quantizeWeights");
+      check(x.length >= rows * cols, "quantizeWeights input too small");
+      check(out.byteLength >= rows * rowBytes(type, cols), "quantizeWeights output too small");
+      statusCheck(n.zinc_quantize_weights(type.id, x, out, rows, cols), `quantize weights to ${type.name}`);
     },
     matmul(type, weights, weightBytes, xQuantized, y, rows, cols, tokens) {
       check(type.activation !== undefined, `matmul: no kernel for ${type.name} weights`);
