@@ -9,22 +9,10 @@ import { createInterface } from "node:readline";
 import { ZincError } from "../errors.ts";
 import type { ChatMessage } from "../index.ts";
 import { dim, openFromFlags } from "./common.ts";
-import { addGenerationOptions, samplingFromFlags } from "./run.ts";
+import { addGenerationOptions, samplingFromFlags, type GenerationFlags } from "./run.ts";
 
-interface ChatFlags {
-  model?: string;
+interface ChatFlags extends GenerationFlags {
   system?: string;
-  n: string;
-  temp: string;
-  topK?: string;
-  topP?: string;
-  minP?: string;
-  repeatPenalty?: string;
-  seed?: string;
-  ctx?: string;
-  chatTemplate?: string;
-  memBudget?: string;
-  kvType?: string;
 }
 
 const help = `commands:

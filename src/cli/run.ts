@@ -3,9 +3,9 @@ import type { Command } from "commander";
 import type { GenerateOptions } from "../index.ts";
 import { openFromFlags, parseFloatOption, parseInteger, peakRssMb } from "./common.ts";
 
-interface RunFlags {
+/** What addGenerationOptions declares, as commander hands it to an action. */
+export interface GenerationFlags {
   model?: string;
-  prompt: string;
   n: string;
   temp: string;
   topK?: string;
@@ -14,15 +14,19 @@ interface RunFlags {
   repeatPenalty?: string;
   seed?: string;
   ctx?: string;
-  chat?: boolean;
-  system?: string;
   chatTemplate?: string;
   memBudget?: string;
   kvType?: string;
+}
+
+interface RunFlags extends GenerationFlags {
+  prompt: string;
+  chat?: boolean;
+  system?: string;
   json?: boolean;
 }
 
-export function samplingFromFlags(flags: { n?: string; temp?: string; topK?: string; topP?: string; minP?: string; repeatPenalty?: string; seed?: string }): GenerateOptions {
+export function samplingFromFlags(flags: GenerationFlags): GenerateOptions {
   return {
     maxTokens: flags.n !== undefined ? parseInteger(flags.n, "-n", 0, 1 << 20) : 256,
     temperature: flags.temp !== undefined ? parseFloatOption(flags.temp, "--temp", 0, 100) : undefined,
