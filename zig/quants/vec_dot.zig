@@ -509,6 +509,8 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                 if (t == .q4_1 or t == .q5_1) summs += h(bw.m) * h(bx.s);
             }
             out[0] = simd.hsum8(acc) + summs;
+        } else if (count == max_tile) {
+            simpleFullTile(t, w, x, stride, out);
         } else {
             var acc: [max_tile]F32x8 = @splat(@splat(0));
             var summs: [max_tile]f32 = @splat(0);
@@ -646,6 +648,23 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
             out[k] = vecDot(t, w, x[k * stride ..][0..w.len * b.blockValues(t) / b.blockValues(b.activationType(t))]);
         },
     }
+}
+
+/// A full tile of simple-type tokens with the count known at compile time, so the eight accumulators live in
+/// registers. The per-token arithmetic is exactly vecDotSimple's.
+fn simpleFullTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, out: []f32) void {
+    var acc: [max_tile]F32x8 = @splat(@splat(0));
+    var summs: [max_tile]f32 = @splat(0);
+    for (w, 0..) |*bw, blk| {
+        const q = unpackSimple(t, bw);
+        const dw = h(bw.d);
+        inline for (0..max_tile) |k| {
+            const bx = &x[k * stride + blk];
+            acc[k] = simd.fusedMulAdd(F32x8, @splat(dw * h(bx.d)), toF32x8(simpleLaneSums(t, q, bx.qs)), acc[k]);
+            if (t == .q4_1 or t == .q5_1) summs[k] += h(bw.m) * h(bx.s);
+        }
+    }
+    inline for (0..max_tile) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
 }
 
 // ---- public entry points ----------------------------------------------------------------------------------------
