@@ -50,6 +50,39 @@ describe("zinc chat", () => {
   }, 120_000);
 });
 
+describe("Ctrl-C", () => {
+  test("stops the current answer without leaving the chat", async () => {
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "cli", "main.ts"), "chat", "-m", smollm, "--temp", "0", "-n", "400"], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...process.env },
+    });
+    proc.stdin.write("Write a very long poem about the sea.\n");
+    proc.stdin.flush();
+    // Wait until the answer is streaming, then interrupt it.
+    const reader = proc.stdout.getReader();
+    let seen = "";
+    while (seen.length < 40) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    proc.kill("SIGINT");
+    await Bun.sleep(300);
+    proc.stdin.write("What is 2+2?\n");
+    proc.stdin.end();
+    while (!(await reader.read()).done) {}
+    const exitCode = await proc.exited;
+    const stderr = await new Response(proc.stderr).text();
+    expect(exitCode).toBe(0);
+    const stats = stderr.match(/\[\d+ new prompt tokens.*\]/g) ?? [];
+    expect(stats).toHaveLength(2);
+    expect(stats[0]).toContain("· stopped]");
+    expect(stats[1]).not.toContain("stopped");
+  }, 120_000);
+});
+
 describe("running past the context", () => {
   test("a chat longer than the context drops the oldest turns and keeps going", () => {
     const turns = ["Tell me about cats.", "And dogs?", "What about birds?", "Fish?", "Horses?", "And cows?"];
