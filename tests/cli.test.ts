@@ -50,6 +50,32 @@ describe("zinc chat", () => {
   }, 120_000);
 });
 
+describe("zinc models and zinc pull", () => {
+  test("models --json lists every alias with size, quant, arch, download state and fit", () => {
+    const out = runCli(["models", "--json", "--ram", "1G"], { env: env() });
+    expect(out.exitCode).toBe(0);
+    const rows = JSON.parse(out.stdout);
+    const aliases = rows.map((r: { alias: string }) => r.alias);
+    for (const a of ["qwen-0.5b", "qwen-1.5b", "qwen-3b", "qwen-7b", "llama-1b", "llama-3b", "llama-8b", "mistral-7b", "gemma2-9b", "phi3.5-mini", "phi4-mini", "smollm2-135m", "smollm2-360m", "smollm2-1.7b", "gemma3-270m", "qwen2.5-coder-1.5b", "tinyllama", "stories260k"]) {
+      expect(aliases).toContain(a);
+    }
+    const smol = rows.find((r: { alias: string }) => r.alias === "smollm2-135m");
+    expect(smol).toMatchObject({ downloaded: true, quant: "Q4_1", arch: "llama", size_bytes: 98362432, fits_ram: true, default: true });
+    expect(smol.path).toBe(smollm);
+    expect(rows.find((r: { alias: string }) => r.alias === "qwen-7b").fits_ram).toBe(false);
+    expect(rows.find((r: { alias: string }) => r.alias === "qwen2.5-coder-1.5b").draft).toBe("qwen2.5-coder-0.5b");
+  });
+
+  test("pull of a downloaded model is quick and says so; an unknown alias suggests names", () => {
+    const out = runCli(["pull", "smollm2-135m"], { env: env() });
+    expect(out.exitCode).toBe(0);
+    expect(out.stdout).toContain(`already downloaded: ${smollm}`);
+    const bad = runCli(["pull", "qwen-7"], { env: env() });
+    expect(bad.exitCode).toBe(1);
+    expect(bad.stderr).toMatch(/unknown model "qwen-7"; did you mean qwen-7b/);
+  });
+});
+
 describe("Ctrl-C", () => {
   test("stops the current answer without leaving the chat", async () => {
     const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "cli", "main.ts"), "chat", "-m", smollm, "--temp", "0", "-n", "400"], {
