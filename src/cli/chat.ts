@@ -8,7 +8,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { ZincError } from "../errors.ts";
 import type { ChatMessage } from "../index.ts";
-import { dim, openFromFlags } from "./common.ts";
+import { dim, openDraft, openFromFlags } from "./common.ts";
 import { addGenerationOptions, samplingFromFlags, type GenerationFlags } from "./run.ts";
 
 interface ChatFlags extends GenerationFlags {
@@ -29,6 +29,8 @@ export function registerChat(program: Command): void {
     .action(async (flags: ChatFlags) => {
       const sampling = samplingFromFlags(flags);
       const { model } = await openFromFlags(flags);
+      const draft = await openDraft(flags, model);
+      if (draft) sampling.draft = draft === "lookup" ? "lookup" : draft.session;
       const interactive = Boolean(process.stdin.isTTY);
       let system = flags.system;
       let messages: ChatMessage[] = [];
@@ -95,7 +97,8 @@ export function registerChat(program: Command): void {
           dim(
             `[${stats.prefillTokens} new prompt tokens, ${stats.reusedTokens} reused · ${stats.generatedTokens} generated · ` +
               `${rate.toFixed(1)} tok/s · context ${used}/${model.model.contextLength}` +
-              `${stats.contextShifts ? ` · ${stats.contextShifts} context shift(s)` : ""}${stats.stopReason === "abort" ? " · stopped" : ""}]`,
+              `${stats.contextShifts ? ` · ${stats.contextShifts} context shift(s)` : ""}` +
+              `${stats.drafted ? ` · drafts ${stats.accepted}/${stats.drafted} accepted` : ""}${stats.stopReason === "abort" ? " · stopped" : ""}]`,
           ),
         );
       };

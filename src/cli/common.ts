@@ -82,3 +82,17 @@ export async function openFromFlags(flags: ModelFlags): Promise<{ model: LoadedM
 export function dim(text: string): string {
   return process.stderr.isTTY ? `\x1b[2m${text}\x1b[0m` : text;
 }
+
+/** --draft: "lookup", or a draft model opened with the target's context length (vocabulary checked on use). */
+export async function openDraft(flags: { draft?: string; ctx?: string }, target: LoadedModel): Promise<LoadedModel | "lookup" | undefined> {
+  if (!flags.draft) return undefined;
+  if (flags.draft === "lookup") return "lookup";
+  const { model } = await openFromFlags({ model: flags.draft, ctx: String(target.model.contextLength) });
+  const a = target.tokenizer.vocab.tokens;
+  const b = model.tokenizer.vocab.tokens;
+  if (a.length !== b.length) {
+    model.close();
+    throw new ZincError(`the draft model's vocabulary (${b.length} tokens) is not the model's (${a.length} tokens)`, "use a draft from the same family (zinc models shows the pairings) or --draft lookup");
+  }
+  return model;
+}

@@ -1,7 +1,7 @@
 /** `zinc run`: one completion (or one chat turn with --chat), streamed or as one JSON object. */
 import type { Command } from "commander";
 import type { GenerateOptions } from "../index.ts";
-import { openFromFlags, parseFloatOption, parseInteger, peakRssMb } from "./common.ts";
+import { openDraft, openFromFlags, parseFloatOption, parseInteger, peakRssMb } from "./common.ts";
 
 /** What addGenerationOptions declares, as commander hands it to an action. */
 export interface GenerationFlags {
@@ -17,6 +17,10 @@ export interface GenerationFlags {
   chatTemplate?: string;
   memBudget?: string;
   kvType?: string;
+  draft?: string;
+  draftMax?: string;
+  draftMin?: string;
+  draftPMin?: string;
 }
 
 interface RunFlags extends GenerationFlags {
@@ -28,6 +32,9 @@ interface RunFlags extends GenerationFlags {
 
 export function samplingFromFlags(flags: GenerationFlags): GenerateOptions {
   return {
+    draftMax: flags.draftMax !== undefined ? parseInteger(flags.draftMax, "--draft-max", 1, 64) : undefined,
+    draftMin: flags.draftMin !== undefined ? parseInteger(flags.draftMin, "--draft-min", 1, 64) : undefined,
+    draftPMin: flags.draftPMin !== undefined ? parseFloatOption(flags.draftPMin, "--draft-p-min", 0, 1) : undefined,
     maxTokens: flags.n !== undefined ? parseInteger(flags.n, "-n", 0, 1 << 20) : 256,
     temperature: flags.temp !== undefined ? parseFloatOption(flags.temp, "--temp", 0, 100) : undefined,
     topK: flags.topK !== undefined ? parseInteger(flags.topK, "--top-k", 0) : undefined,
@@ -52,7 +59,11 @@ export function addGenerationOptions(command: Command, defaults: { n: string; te
     .option("--ctx <n>", "context length in tokens", "4096")
     .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
     .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)")
-    .option("--kv-type <type>", "KV cache storage: f16 or q8_0 (half the memory)", "f16");
+    .option("--kv-type <type>", "KV cache storage: f16 or q8_0 (half the memory)", "f16")
+    .option("--draft <alias|path|lookup>", "speculative decoding (greedy): a draft model with the same vocabulary, or prompt lookup")
+    .option("--draft-max <n>", "most tokens drafted per step", "8")
+    .option("--draft-min <n>", "fewest drafted tokens worth a verification pass", "1")
+    .option("--draft-p-min <p>", "a draft model stops when its top probability is below this", "0.6");
 }
 
 export function registerRun(program: Command): void {
@@ -64,6 +75,8 @@ export function registerRun(program: Command): void {
     .action(async (flags: RunFlags) => {
       const options = samplingFromFlags(flags);
       const { model, loadMs } = await openFromFlags(flags);
+      const draft = await openDraft(flags, model);
+      if (draft) options.draft = draft === "lookup" ? "lookup" : draft.session;
       const messages = [...(flags.system ? [{ role: "system", content: flags.system }] : []), { role: "user", content: flags.prompt }];
       const promptIds = flags.chat ? model.chatPrompt(messages).ids : model.tokenize(flags.prompt);
       const run = model.session.generate(promptIds, options);
@@ -92,6 +105,7 @@ export function registerRun(program: Command): void {
           prompt_tokens: promptIds,
           generated_tokens: generated,
           stop_reason: stats.stopReason,
+          speculative: flags.draft ? { draft: flags.draft, drafted: stats.drafted, accepted: stats.accepted, acceptance_rate: stats.drafted ? round(stats.accepted / stats.drafted) : 0 } : undefined,
           timings: {
             load_ms: round(loadMs),
             prefill_ms: round(stats.prefillMs),

@@ -7,7 +7,7 @@
 import { ZincError } from "../errors.ts";
 import type { Model } from "../model/model.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
-import { Sampler, type SamplingOptions } from "./sampler.ts";
+import { argmax, Sampler, type SamplingOptions } from "./sampler.ts";
 
 export interface GenerateOptions extends SamplingOptions {
   /** Tokens to generate at most (default 256). */
@@ -19,6 +19,18 @@ export interface GenerateOptions extends SamplingOptions {
   signal?: AbortSignal;
   /** Tokens at the start of the context that a context shift must keep (e.g. the system prompt). */
   keepTokens?: number;
+  /**
+   * Speculative decoding (greedy only): a draft model's session proposes tokens, or "lookup" copies them from
+   * n-gram matches in the context; the model verifies them in one batched forward pass. The output is the
+   * same as without drafts, token for token.
+   */
+  draft?: Session | "lookup";
+  /** Most tokens drafted per step (default 8). */
+  draftMax?: number;
+  /** Fewer drafted tokens than this are not worth a verification pass (default 1). */
+  draftMin?: number;
+  /** A draft model stops drafting when its top probability falls below this (default 0.6). */
+  draftPMin?: number;
 }
 
 export interface GenerationStats {
@@ -32,6 +44,9 @@ export interface GenerationStats {
   ttftMs: number;
   contextShifts: number;
   stopReason: "eog" | "length" | "stop" | "abort";
+  /** Speculative decoding: tokens proposed and tokens the model accepted. */
+  drafted: number;
+  accepted: number;
 }
 
 export interface GeneratedPiece {
@@ -101,6 +116,44 @@ export class Session {
     stats.contextShifts++;
   }
 
+  /**
+   * Draft tokens to follow `token`: from the draft model (greedy, while it is confident) or, with "lookup",
+   * the tokens that followed the longest recent n-gram match of the context's end (prompt-lookup decoding).
+   */
+  private proposeDrafts(token: number, options: GenerateOptions, max: number): number[] {
+    const history = [...this.tokens, token];
+    if (options.draft === "lookup") {
+      for (let n = Math.min(4, history.length - 1); n >= 1; n--) {
+        const tail = history.slice(history.length - n);
+        for (let start = history.length - n - 1; start >= 0; start--) {
+          let match = true;
+          for (let j = 0; j < n && match; j++) match = history[start + j] === tail[j];
+          if (match) return history.slice(start + n, Math.min(start + n + max, history.length));
+        }
+      }
+      return [];
+    }
+    const draft = options.draft!;
+    const pMin = options.draftPMin ?? 0.6;
+    if (history.length + max > draft.model.contextLength) return [];
+    let logits = draft.prefill(history).logits;
+    const out: number[] = [];
+    while (out.length < max) {
+      const best = argmax(logits);
+      // The draft's confidence: softmax probability of its top token.
+      let sum = 0;
+      const top = logits[best];
+      for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - top);
+      if (1 / sum < pMin) break;
+      out.push(best);
+      if (out.length < max) {
+        logits = draft.model.forward([best]);
+        draft.tokens.push(best);
+      }
+    }
+    return out;
+  }
+
   /** Generates from `prompt` (token ids), yielding each token with its text as soon as the text is whole. */
   *generate(prompt: number[], options: GenerateOptions = {}): Generator<GeneratedPiece, GenerationStats> {
     const vocab = this.tokenizer.vocab;
@@ -118,6 +171,8 @@ export class Session {
       ttftMs: 0,
       contextShifts: 0,
       stopReason: "length",
+      drafted: 0,
+      accepted: 0,
     };
     this.lastStats = stats;
     const t0 = performance.now();
@@ -130,18 +185,45 @@ export class Session {
     let text = "";
     let emitted = 0;
     const tDecode = performance.now();
+    const speculative = options.draft !== undefined && sampler.greedy;
+    if (options.draft instanceof Session) checkSameVocabulary(this.tokenizer, options.draft.tokenizer);
+    // Drafted tokens the model has verified: already in the cache, emitted without another forward pass;
+    // `afterVerified` holds the logits that follow the last of them.
+    const verified: number[] = [];
+    let afterVerified: Float32Array = logits;
+    const advance = (token: number, fromQueue: boolean): Float32Array => {
+      if (fromQueue) return afterVerified;
+      if (!speculative) return this.step(token, options.keepTokens ?? 0, stats);
+      const room = this.model.contextLength - this.tokens.length - 1;
+      const drafts = room > 0 ? this.proposeDrafts(token, options, Math.min(options.draftMax ?? 8, room)) : [];
+      if (drafts.length < Math.max(1, options.draftMin ?? 1)) return this.step(token, options.keepTokens ?? 0, stats);
+      stats.drafted += drafts.length;
+      const base = this.tokens.length;
+      const rows = this.model.forward([token, ...drafts], { allLogits: true });
+      const V = this.model.config.vocabSize;
+      let accepted = 0;
+      while (accepted < drafts.length && argmax(rows.subarray(accepted * V, (accepted + 1) * V)) === drafts[accepted]) accepted++;
+      stats.accepted += accepted;
+      // Keep `token` and the accepted drafts; forget the rest.
+      this.model.cache.truncate(base + 1 + accepted);
+      this.tokens.push(token, ...drafts.slice(0, accepted));
+      verified.push(...drafts.slice(0, accepted));
+      afterVerified = rows.slice(accepted * V, (accepted + 1) * V);
+      return afterVerified;
+    };
     for (let i = 0; i < maxTokens; i++) {
       if (options.signal?.aborted) {
         stats.stopReason = "abort";
         break;
       }
-      const token = sampler.sample(logits, this.tokens);
+      const fromQueue = verified.length > 0;
+      const token = fromQueue ? verified.shift()! : sampler.sample(logits, this.tokens);
       if (i === 0) stats.ttftMs = performance.now() - t0;
       stats.generatedTokens++;
       if (stopAtEog && vocab.endOfGeneration.has(token)) {
         stats.stopReason = "eog";
         // Keep the end-of-turn token in the context: the next chat turn's template expects it there.
-        if (this.tokens.length < this.model.contextLength) {
+        if (!fromQueue && this.tokens.length < this.model.contextLength) {
           this.model.forward([token]);
           this.tokens.push(token);
         }
@@ -153,7 +235,7 @@ export class Session {
         const cut = Math.min(...hit);
         if (cut > emitted) yield { token, text: text.slice(emitted, cut) };
         stats.stopReason = "stop";
-        logits = this.step(token, options.keepTokens ?? 0, stats);
+        if (!fromQueue) logits = this.step(token, options.keepTokens ?? 0, stats);
         break;
       }
       // Hold back text that could be the start of a stop string.
@@ -161,15 +243,29 @@ export class Session {
       const ready = text.length - holdBack;
       yield { token, text: text.slice(emitted, ready) };
       emitted = ready;
+      // Keep the token in the context (a next turn continues after it), also after the last one.
       if (i + 1 === maxTokens) {
-        // Keep the token in the context (a next turn continues after it) without a wasted forward when full.
-        logits = this.step(token, options.keepTokens ?? 0, stats);
+        if (!fromQueue) logits = this.step(token, options.keepTokens ?? 0, stats);
         break;
       }
-      logits = this.step(token, options.keepTokens ?? 0, stats);
+      logits = advance(token, fromQueue);
     }
+    // Verified drafts that were never emitted leave the context again.
+    if (verified.length > 0) this.truncate(this.tokens.length - verified.length);
     stats.decodeMs = performance.now() - tDecode;
     return stats;
+  }
+}
+
+export function checkSameVocabulary(target: Tokenizer, draft: Tokenizer): void {
+  const a = target.vocab.tokens;
+  const b = draft.vocab.tokens;
+  const sample = [0, 1, 2, 3, 100, 1000, Math.floor(a.length / 2), a.length - 2, a.length - 1].filter((i) => i < a.length);
+  if (a.length !== b.length || sample.some((i) => a[i] !== b[i])) {
+    throw new ZincError(
+      `the draft model's vocabulary (${b.length} tokens) is not the model's (${a.length} tokens)`,
+      "use a draft from the same family (zinc models shows the pairings) or --draft lookup",
+    );
   }
 }
 

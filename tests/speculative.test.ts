@@ -1,0 +1,64 @@
+/**
+ * Speculative decoding (greedy): with any draft — the model itself, a Q4_0 copy made by zinc quantize, or
+ * prompt lookup — the output is the plain greedy output, token for token, for several draft lengths.
+ */
+import { beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openLoadedModel, type LoadedModel } from "../src/index.ts";
+import { runCli, testModel } from "./helpers.ts";
+
+const prompts = ["The capital of France is", "def fibonacci(n):\n    if n < 2:\n        return n\n    return", "Repeat after me: the quick brown fox jumps over the lazy dog. The quick brown"];
+let target: LoadedModel;
+let selfDraft: LoadedModel;
+let q4Draft: LoadedModel;
+const plain = new Map<string, number[]>();
+
+function greedy(model: LoadedModel, prompt: string, options: Parameters<LoadedModel["session"]["generate"]>[1] = {}) {
+  const out: number[] = [];
+  const run = model.session.generate(model.tokenize(prompt), { temperature: 0, maxTokens: 48, ...options });
+  for (let r = run.next(); ; r = run.next()) {
+    if (r.done) return { tokens: out, stats: r.value };
+    out.push(r.value.token);
+  }
+}
+
+beforeAll(async () => {
+  const path = await testModel("smollm2-135m");
+  target = openLoadedModel(path, { contextLength: 512 });
+  selfDraft = openLoadedModel(path, { contextLength: 512 });
+  const q4 = join(mkdtempSync(join(tmpdir(), "zinc-spec-")), "smollm2-q4_0.gguf");
+  expect(runCli(["quantize", path, q4, "Q4_0"]).exitCode).toBe(0);
+  q4Draft = openLoadedModel(q4, { contextLength: 512 });
+  for (const p of prompts) plain.set(p, greedy(target, p).tokens);
+}, 600_000);
+
+describe("speculative greedy output equals plain greedy output", () => {
+  test.each(prompts)("%p with the model as its own draft, lengths 1, 4, 8", (prompt) => {
+    for (const draftMax of [1, 4, 8]) {
+      const { tokens, stats } = greedy(target, prompt, { draft: selfDraft.session, draftMax, draftPMin: 0 });
+      expect(tokens).toEqual(plain.get(prompt)!);
+      // A model drafting for itself is always right.
+      expect(stats.accepted).toBe(stats.drafted);
+      expect(stats.drafted).toBeGreaterThan(0);
+    }
+  });
+
+  test.each(prompts)("%p with a Q4_0 copy as draft", (prompt) => {
+    const { tokens, stats } = greedy(target, prompt, { draft: q4Draft.session, draftMax: 6, draftPMin: 0.3 });
+    expect(tokens).toEqual(plain.get(prompt)!);
+    expect(stats.drafted).toBeGreaterThan(0);
+  });
+
+  test.each(prompts)("%p with prompt-lookup drafts", (prompt) => {
+    const { tokens } = greedy(target, prompt, { draft: "lookup", draftMax: 5 });
+    expect(tokens).toEqual(plain.get(prompt)!);
+  });
+
+  test("a draft with another vocabulary is refused", async () => {
+    const stories = openLoadedModel(join(import.meta.dir, "..", "..", "shared", "fixtures", "models", "stories260K.gguf"), { contextLength: 128 });
+    expect(() => greedy(target, "Hi", { draft: stories.session })).toThrow(/draft model's vocabulary \(512 tokens\) is not the model's \(49152 tokens\)/);
+    stories.close();
+  });
+});
