@@ -313,7 +313,8 @@ export class Model {
     else this.kernels.rmsNorm(x, weight, out, rows, c.embedding, c.normEps);
   }
 
-  private lastQuantized: { input: Float32Array | null; type: TensorTypeInfo | null; rows: number } = { input: null, type: null, rows: 0 };
+  /** What `quantized` holds now (mutated in place: no allocation per matmul). */
+  private readonly lastQuantized: { input: Float32Array | null; type: TensorTypeInfo | null; rows: number } = { input: null, type: null, rows: 0 };
 
   /**
    * out[t] = W · input[t] for t < rows. The input is quantized to W's activation type first; `reuse` skips
@@ -324,7 +325,9 @@ export class Model {
     const last = this.lastQuantized;
     if (!(reuse && last.input === input && last.type === act && last.rows === rows)) {
       this.kernels.quantizeRows(act, input, rows, weight.cols, this.quantized);
-      this.lastQuantized = { input, type: act, rows };
+      last.input = input;
+      last.type = act;
+      last.rows = rows;
     }
     this.kernels.matmul(weight.type, nativeAddress(weight.address), weight.byteSize, this.quantized, out, weight.rows, weight.cols, rows);
   }
