@@ -62,3 +62,68 @@ describe("speculative greedy output equals plain greedy output", () => {
     stories.close();
   });
 });
+
+describe("speculative sampling keeps the model's distribution", () => {
+  test("stories260K: the fifth sampled token's frequencies match plain sampling (chi-square, p > 0.001)", () => {
+    const storiesPath = join(import.meta.dir, "..", "..", "shared", "fixtures", "models", "stories260K.gguf");
+    const model = openLoadedModel(storiesPath, { contextLength: 64 });
+    const q8 = join(mkdtempSync(join(tmpdir(), "zinc-spec-")), "stories-q4_0.gguf");
+    expect(runCli(["quantize", storiesPath, q8, "Q4_0"]).exitCode).toBe(0);
+    const draft = openLoadedModel(q8, { contextLength: 64 });
+    const sampling = { temperature: 1.3, topK: 0, topP: 1, minP: 0, maxTokens: 5 };
+    const runs = 1500;
+    const third = (speculative: boolean) => {
+      const counts = new Map<number, number>();
+      let drafted = 0;
+      for (let seed = 1; seed <= runs; seed++) {
+        const out: number[] = [];
+        // Lookup drafts on a repetitive prompt are proposed at almost every step and are certain (q = 1), so
+        // an acceptance rule that kept them too often would visibly skew the counts.
+        const prompt = "Once upon a time, there was a dog. Once upon a time, there was a cat. Once upon a time, there was";
+        const draftOptions = speculative ? { draft: seed % 2 ? ("lookup" as const) : draft.session, draftMax: 3, draftPMin: 0 } : {};
+        const run = model.session.generate(model.tokenize(prompt), { ...sampling, seed: speculative ? seed + 1_000_000 : seed, ...draftOptions });
+        for (let r = run.next(); ; r = run.next()) {
+          if (r.done) {
+            drafted += r.value.drafted;
+            break;
+          }
+          out.push(r.value.token);
+        }
+        counts.set(out[4], (counts.get(out[4]) ?? 0) + 1);
+      }
+      return { counts, drafted };
+    };
+    const plainRun = third(false);
+    const specRun = third(true);
+    expect(specRun.drafted).toBeGreaterThan(runs); // the speculative path really ran
+    // Two-sample chi-square over tokens seen at least 10 times in total; the rest pooled.
+    const ids = new Set([...plainRun.counts.keys(), ...specRun.counts.keys()]);
+    let stat = 0;
+    let df = -1;
+    let pooledA = 0;
+    let pooledB = 0;
+    for (const id of ids) {
+      const a = plainRun.counts.get(id) ?? 0;
+      const b = specRun.counts.get(id) ?? 0;
+      if (a + b < 10) {
+        pooledA += a;
+        pooledB += b;
+        continue;
+      }
+      stat += (a - b) ** 2 / (a + b);
+      df++;
+    }
+    if (pooledA + pooledB > 0) {
+      stat += (pooledA - pooledB) ** 2 / (pooledA + pooledB);
+      df++;
+    }
+    // Wilson–Hilferty approximation of the chi-square 0.999 quantile.
+    const z = 3.09;
+    const critical = df * (1 - 2 / (9 * df) + z * Math.sqrt(2 / (9 * df))) ** 3;
+    expect(df).toBeGreaterThan(10);
+    console.log(`chi-square ${stat.toFixed(1)} on ${df} degrees of freedom (critical ${critical.toFixed(1)})`);
+    expect(stat).toBeLessThan(critical);
+    model.close();
+    draft.close();
+  }, 300_000);
+});

@@ -174,6 +174,29 @@ export class Sampler {
     return { ids: this.ids.subarray(0, n), probs: this.probs.subarray(0, n) };
   }
 
+  /** The full sampling distribution (penalties, filters, temperature) as id → probability. */
+  probabilities(logits: Float32Array, history: ArrayLike<number> = []): Map<number, number> {
+    this.applyPenalties(logits, history);
+    const n = this.distribution(logits);
+    const out = new Map<number, number>();
+    for (let i = 0; i < n; i++) out.set(this.ids[i], this.probs[i]);
+    return out;
+  }
+
+  /** Draws from an id → weight map (weights need not sum to 1). */
+  drawFrom(weights: Map<number, number>): number {
+    let total = 0;
+    for (const w of weights.values()) total += w;
+    let r = this.random.next() * total;
+    let last = -1;
+    for (const [id, w] of weights) {
+      last = id;
+      r -= w;
+      if (r < 0) return id;
+    }
+    return last;
+  }
+
   private draw(n: number): number {
     const r = this.random.next();
     let cumulative = 0;

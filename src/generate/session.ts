@@ -20,9 +20,9 @@ export interface GenerateOptions extends SamplingOptions {
   /** Tokens at the start of the context that a context shift must keep (e.g. the system prompt). */
   keepTokens?: number;
   /**
-   * Speculative decoding (greedy only): a draft model's session proposes tokens, or "lookup" copies them from
-   * n-gram matches in the context; the model verifies them in one batched forward pass. The output is the
-   * same as without drafts, token for token.
+   * Speculative decoding: a draft model's session proposes tokens, or "lookup" copies them from n-gram
+   * matches in the context; the model verifies them in one batched forward pass. Greedy output is the same as
+   * without drafts, token for token; sampled output follows the model's own distribution (speculative sampling).
    */
   draft?: Session | "lookup";
   /** Most tokens drafted per step (default 8). */
@@ -120,38 +120,52 @@ export class Session {
    * Draft tokens to follow `token`: from the draft model (greedy, while it is confident) or, with "lookup",
    * the tokens that followed the longest recent n-gram match of the context's end (prompt-lookup decoding).
    */
-  private proposeDrafts(token: number, options: GenerateOptions, max: number): number[] {
+  private proposeDrafts(token: number, options: GenerateOptions, max: number, sampler: Sampler | null): { tokens: number[]; q: Map<number, number>[] } {
     const history = [...this.tokens, token];
     if (options.draft === "lookup") {
+      // Copied tokens are certain proposals: q is 1 on the copied token.
       for (let n = Math.min(4, history.length - 1); n >= 1; n--) {
         const tail = history.slice(history.length - n);
         for (let start = history.length - n - 1; start >= 0; start--) {
           let match = true;
           for (let j = 0; j < n && match; j++) match = history[start + j] === tail[j];
-          if (match) return history.slice(start + n, Math.min(start + n + max, history.length));
+          if (match) {
+            const tokens = history.slice(start + n, Math.min(start + n + max, history.length));
+            return { tokens, q: tokens.map((t) => new Map([[t, 1]])) };
+          }
         }
       }
-      return [];
+      return { tokens: [], q: [] };
     }
     const draft = options.draft!;
     const pMin = options.draftPMin ?? 0.6;
-    if (history.length + max > draft.model.contextLength) return [];
+    if (history.length + max > draft.model.contextLength) return { tokens: [], q: [] };
     let logits = draft.prefill(history).logits;
-    const out: number[] = [];
-    while (out.length < max) {
-      const best = argmax(logits);
-      // The draft's confidence: softmax probability of its top token.
-      let sum = 0;
-      const top = logits[best];
-      for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - top);
-      if (1 / sum < pMin) break;
-      out.push(best);
-      if (out.length < max) {
-        logits = draft.model.forward([best]);
-        draft.tokens.push(best);
+    const tokens: number[] = [];
+    const q: Map<number, number>[] = [];
+    while (tokens.length < max) {
+      let next: number;
+      if (sampler) {
+        const dist = sampler.probabilities(logits.slice(), draft.tokens);
+        next = sampler.drawFrom(dist);
+        if ((dist.get(next) ?? 0) < pMin && tokens.length > 0) break;
+        q.push(dist);
+      } else {
+        next = argmax(logits);
+        // The draft's confidence: softmax probability of its top token.
+        let sum = 0;
+        const top = logits[next];
+        for (let i = 0; i < logits.length; i++) sum += Math.exp(logits[i] - top);
+        if (1 / sum < pMin) break;
+        q.push(new Map([[next, 1]]));
+      }
+      tokens.push(next);
+      if (tokens.length < max) {
+        logits = draft.model.forward([next]);
+        draft.tokens.push(next);
       }
     }
-    return out;
+    return { tokens, q };
   }
 
   /** Generates from `prompt` (token ids), yielding each token with its text as soon as the text is whole. */
@@ -185,29 +199,60 @@ export class Session {
     let text = "";
     let emitted = 0;
     const tDecode = performance.now();
-    const speculative = options.draft !== undefined && sampler.greedy;
+    const speculative = options.draft !== undefined;
     if (options.draft instanceof Session) checkSameVocabulary(this.tokenizer, options.draft.tokenizer);
-    // Drafted tokens the model has verified: already in the cache, emitted without another forward pass;
-    // `afterVerified` holds the logits that follow the last of them.
-    const verified: number[] = [];
+    // The draft model samples with its own random stream; greedy runs draft greedily.
+    const draftSampler = new Sampler(this.model.config.vocabSize, { ...options, seed: (options.seed ?? 0) + 0x9e3779b9 });
+    // Tokens already decided by a verification pass, emitted without sampling. `inCache` ones were drafts the
+    // model accepted (their K/V are in the cache); a token drawn from the residual distribution after a
+    // rejection is not. `afterVerified` holds the logits that follow the last accepted draft.
+    const verified: { token: number; inCache: boolean }[] = [];
     let afterVerified: Float32Array = logits;
-    const advance = (token: number, fromQueue: boolean): Float32Array => {
-      if (fromQueue) return afterVerified;
+    const advance = (token: number, inCache: boolean): Float32Array => {
+      if (inCache) return afterVerified;
       if (!speculative) return this.step(token, options.keepTokens ?? 0, stats);
       const room = this.model.contextLength - this.tokens.length - 1;
-      const drafts = room > 0 ? this.proposeDrafts(token, options, Math.min(options.draftMax ?? 8, room)) : [];
+      const proposal = room > 0 ? this.proposeDrafts(token, options, Math.min(options.draftMax ?? 8, room), sampler.greedy ? null : draftSampler) : { tokens: [], q: [] };
+      const drafts = proposal.tokens;
       if (drafts.length < Math.max(1, options.draftMin ?? 1)) return this.step(token, options.keepTokens ?? 0, stats);
       stats.drafted += drafts.length;
       const base = this.tokens.length;
       const rows = this.model.forward([token, ...drafts], { allLogits: true });
       const V = this.model.config.vocabSize;
+      const history = [...this.tokens, token];
       let accepted = 0;
-      while (accepted < drafts.length && argmax(rows.subarray(accepted * V, (accepted + 1) * V)) === drafts[accepted]) accepted++;
+      let replacement = -1;
+      while (accepted < drafts.length) {
+        const row = rows.subarray(accepted * V, (accepted + 1) * V);
+        const d = drafts[accepted];
+        if (sampler.greedy) {
+          if (argmax(row) !== d) break;
+        } else {
+          // Speculative sampling: keep d with probability min(1, p(d)/q(d)); otherwise draw from the
+          // normalized residual max(0, p - q), which makes the output distributed as the model's own.
+          const p = sampler.probabilities(row.slice(), history);
+          const q = proposal.q[accepted];
+          const pd = p.get(d) ?? 0;
+          const qd = q.get(d) ?? 0;
+          if (qd <= 0 || sampler.uniform() >= Math.min(1, pd / qd)) {
+            const residual = new Map<number, number>();
+            for (const [id, pv] of p) {
+              const r = pv - (q.get(id) ?? 0);
+              if (r > 0) residual.set(id, r);
+            }
+            replacement = residual.size > 0 ? sampler.drawFrom(residual) : sampler.drawFrom(p);
+            break;
+          }
+        }
+        history.push(d);
+        accepted++;
+      }
       stats.accepted += accepted;
       // Keep `token` and the accepted drafts; forget the rest.
       this.model.cache.truncate(base + 1 + accepted);
       this.tokens.push(token, ...drafts.slice(0, accepted));
-      verified.push(...drafts.slice(0, accepted));
+      for (const d of drafts.slice(0, accepted)) verified.push({ token: d, inCache: true });
+      if (replacement >= 0) verified.push({ token: replacement, inCache: false });
       afterVerified = rows.slice(accepted * V, (accepted + 1) * V);
       return afterVerified;
     };
@@ -216,8 +261,9 @@ export class Session {
         stats.stopReason = "abort";
         break;
       }
-      const fromQueue = verified.length > 0;
-      const token = fromQueue ? verified.shift()! : sampler.sample(logits, this.tokens);
+      const decided = verified.shift();
+      const fromQueue = decided?.inCache ?? false;
+      const token = decided ? decided.token : sampler.sample(logits, this.tokens);
       if (i === 0) stats.ttftMs = performance.now() - t0;
       stats.generatedTokens++;
       if (stopAtEog && vocab.endOfGeneration.has(token)) {
@@ -250,8 +296,9 @@ export class Session {
       }
       logits = advance(token, fromQueue);
     }
-    // Verified drafts that were never emitted leave the context again.
-    if (verified.length > 0) this.truncate(this.tokens.length - verified.length);
+    // Accepted drafts that were never emitted leave the context again.
+    const unemitted = verified.filter((v) => v.inCache).length;
+    if (unemitted > 0) this.truncate(this.tokens.length - unemitted);
     stats.decodeMs = performance.now() - tDecode;
     return stats;
   }
