@@ -163,7 +163,8 @@ pub fn dequantizeRow(comptime t: b.TensorType, x: []const b.Block(t), y: []f32) 
                 }
             }
         },
-        .q4_k => for (x, 0..) |*blk, i| {
+        // Q5_K is Q4_K plus a fifth bit per weight (bits 2c and 2c+1 of qh for the two halves of 64-chunk c).
+        .q4_k, .q5_k => for (x, 0..) |*blk, i| {
             const d = f(blk.d);
             const min = f(blk.dmin);
             var o = y[i * qk_k ..][0..qk_k];
@@ -177,38 +178,18 @@ pub fn dequantizeRow(comptime t: b.TensorType, x: []const b.Block(t), y: []f32) 
                 const d2 = d * @as(f32, @floatFromInt(s2.scale));
                 const m2 = min * @as(f32, @floatFromInt(s2.min));
                 const q = blk.qs[j / 2 ..][0..32];
-                for (0..32) |l| o[j + l] = d1 * @as(f32, @floatFromInt(q[l] & 0xF)) - m1;
-                for (0..32) |l| o[j + 32 + l] = d2 * @as(f32, @floatFromInt(q[l] >> 4)) - m2;
-                is += 2;
-            }
-        },
-        .q5_k => for (x, 0..) |*blk, i| {
-            const d = f(blk.d);
-            const min = f(blk.dmin);
-            var o = y[i * qk_k ..][0..qk_k];
-            var is: usize = 0;
-            var bit_lo: u8 = 1;
-            var bit_hi: u8 = 2;
-            var j: usize = 0;
-            while (j < qk_k) : (j += 64) {
-                const s1 = getScaleMinK4(is, &blk.scales);
-                const s2 = getScaleMinK4(is + 1, &blk.scales);
-                const d1 = d * @as(f32, @floatFromInt(s1.scale));
-                const m1 = min * @as(f32, @floatFromInt(s1.min));
-                const d2 = d * @as(f32, @floatFromInt(s2.scale));
-                const m2 = min * @as(f32, @floatFromInt(s2.min));
-                const ql = blk.qs[j / 2 ..][0..32];
                 for (0..32) |l| {
-                    const h: u8 = if (blk.qh[l] & bit_lo != 0) 16 else 0;
-                    o[j + l] = d1 * @as(f32, @floatFromInt((ql[l] & 0xF) + h)) - m1;
-                }
-                for (0..32) |l| {
-                    const h: u8 = if (blk.qh[l] & bit_hi != 0) 16 else 0;
-                    o[j + 32 + l] = d2 * @as(f32, @floatFromInt((ql[l] >> 4) + h)) - m2;
+                    var lo: u8 = q[l] & 0xF;
+                    var hi: u8 = q[l] >> 4;
+                    if (t == .q5_k) {
+                        const chunk: u3 = @intCast(j / 64);
+                        if (blk.qh[l] & (@as(u8, 1) << (2 * chunk)) != 0) lo += 16;
+                        if (blk.qh[l] & (@as(u8, 2) << (2 * chunk)) != 0) hi += 16;
+                    }
+                    o[j + l] = d1 * @as(f32, @floatFromInt(lo)) - m1;
+                    o[j + 32 + l] = d2 * @as(f32, @floatFromInt(hi)) - m2;
                 }
                 is += 2;
-                bit_lo <<= 2;
-                bit_hi <<= 2;
             }
         },
         .q6_k => for (x, 0..) |*blk, i| {
