@@ -300,6 +300,24 @@ fn signedAbsMax(x: []const f32) f32 {
     return max;
 }
 
+/// The range Q4_1/Q5_1 spread their codes over; ggml starts from ±FLT_MAX too.
+fn minMax(x: []const f32) struct { f32, f32 } {
+    var min: f32 = std.math.floatMax(f32);
+    var max: f32 = -std.math.floatMax(f32);
+    for (x) |v| {
+        min = @min(min, v);
+        max = @max(max, v);
+    }
+    return .{ min, max };
+}
+
+/// Q5 layout: codes j and j+16 share a nibble byte; their fifth bits go to bits j and j+16 of qh.
+fn packFiveBitPair(qs: *u8, qh: *u32, j: usize, x0: u32, x1: u32) void {
+    qs.* = @intCast((x0 & 0x0F) | ((x1 & 0x0F) << 4));
+    qh.* |= ((x0 & 0x10) >> 4) << @intCast(j);
+    qh.* |= ((x1 & 0x10) >> 4) << @intCast(j + qk / 2);
+}
+
 pub fn quantizeRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) void {
     std.debug.assert(x.len == y.len * b.blockValues(t));
     switch (t) {
@@ -324,12 +342,7 @@ pub fn quantizeRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) vo
         },
         .q4_1 => for (y, 0..) |*blk, i| {
             const src = x[i * qk ..][0..qk];
-            var min: f32 = std.math.floatMax(f32);
-            var max: f32 = -std.math.floatMax(f32);
-            for (src) |v| {
-                min = @min(min, v);
-                max = @max(max, v);
-            }
+            const min, const max = minMax(src);
             const d = (max - min) / 15.0;
             const id: f32 = if (d != 0) 1.0 / d else 0;
             blk.d = @floatCast(d);
@@ -350,20 +363,13 @@ pub fn quantizeRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) vo
             for (0..qk / 2) |j| {
                 const x0: u32 = @intCast(@min(31, @as(i32, @intFromFloat(src[j] * id + 16.5))));
                 const x1: u32 = @intCast(@min(31, @as(i32, @intFromFloat(src[qk / 2 + j] * id + 16.5))));
-                blk.qs[j] = @intCast((x0 & 0x0F) | ((x1 & 0x0F) << 4));
-                qh |= ((x0 & 0x10) >> 4) << @intCast(j);
-                qh |= ((x1 & 0x10) >> 4) << @intCast(j + qk / 2);
+                packFiveBitPair(&blk.qs[j], &qh, j, x0, x1);
             }
             std.mem.writeInt(u32, &blk.qh, qh, .little);
         },
         .q5_1 => for (y, 0..) |*blk, i| {
             const src = x[i * qk ..][0..qk];
-            var min = src[0];
-            var max = src[0];
-            for (src[1..]) |v| {
-                min = @min(min, v);
-                max = @max(max, v);
-            }
+            const min, const max = minMax(src);
             const d = (max - min) / 31.0;
             const id: f32 = if (d != 0) 1.0 / d else 0;
             blk.d = @floatCast(d);
@@ -372,9 +378,7 @@ pub fn quantizeRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) vo
             for (0..qk / 2) |j| {
                 const x0: u32 = @intFromFloat((src[j] - min) * id + 0.5);
                 const x1: u32 = @intFromFloat((src[qk / 2 + j] - min) * id + 0.5);
-                blk.qs[j] = @intCast((x0 & 0x0F) | ((x1 & 0x0F) << 4));
-                qh |= ((x0 & 0x10) >> 4) << @intCast(j);
-                qh |= ((x1 & 0x10) >> 4) << @intCast(j + qk / 2);
+                packFiveBitPair(&blk.qs[j], &qh, j, x0, x1);
             }
             std.mem.writeInt(u32, &blk.qh, qh, .little);
         },
