@@ -107,7 +107,7 @@ export fn zinc_quantize_rows(type_id: u32, x: [*]const f32, out: [*]u8, rows: u6
 
 /// Weights, not activations: ggml's reference quantizers (as llama-quantize uses), one row at a time.
 export fn zinc_quantize_weights(type_id: u32, x: [*]const f32, out: [*]u8, rows: u64, cols: u64) i32 {
-    return dispatch(type_id, &[_]blocks.TensorType{ .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q5_0, .q5_1 }, struct {
+    return dispatch(type_id, &blocks.weight_types, struct {
         fn call(comptime t: blocks.TensorType, src: [*]const f32, dst: [*]u8, r: u64, c: u64) void {
             const per_row = c / blocks.blockValues(t);
             const rows_out: [*]blocks.Block(t) = @ptrCast(@alignCast(dst));

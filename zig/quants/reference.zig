@@ -1,8 +1,9 @@
-//! Scalar reference dequantization for every supported type and reference quantization for the activation
-//! types and the simple weight types, following ggml-quants.c operation for operation so the results are
-//! bit-identical to llama.cpp's. These are the spec the SIMD code is tested against.
+//! Scalar reference dequantization and reference quantization for every supported type, following
+//! ggml-quants.c operation for operation so the results are bit-identical to llama.cpp's. These are the spec the SIMD code is tested against.
 const std = @import("std");
 const b = @import("blocks.zig");
+/// The searching quantizers (K-quants, IQ4, ternary) live in their own file.
+const kq = @import("quantize_k.zig");
 const qk = b.qk;
 const qk_k = b.qk_k;
 
@@ -420,7 +421,16 @@ pub fn quantizeRow(comptime t: b.TensorType, x: []const f32, y: []b.Block(t)) vo
             }
             blk.d = 1.0 / iscale;
         },
-        else => @compileError("no reference quantization for this type yet"),
+        .q2_k => for (y, 0..) |*blk, i| kq.quantizeQ2K(x[i * qk_k ..][0..qk_k], blk),
+        .q3_k => for (y, 0..) |*blk, i| kq.quantizeQ3K(x[i * qk_k ..][0..qk_k], blk),
+        .q4_k => for (y, 0..) |*blk, i| kq.quantizeQ4K(x[i * qk_k ..][0..qk_k], blk),
+        .q5_k => for (y, 0..) |*blk, i| kq.quantizeQ5K(x[i * qk_k ..][0..qk_k], blk),
+        .q6_k => for (y, 0..) |*blk, i| kq.quantizeQ6K(x[i * qk_k ..][0..qk_k], blk),
+        .iq4_nl => for (y, 0..) |*blk, i| kq.quantizeIq4Nl(x[i * qk ..][0..qk], blk),
+        .iq4_xs => for (y, 0..) |*blk, i| kq.quantizeIq4Xs(x[i * qk_k ..][0..qk_k], blk),
+        .tq1_0 => for (y, 0..) |*blk, i| kq.quantizeTq1(x[i * qk_k ..][0..qk_k], blk),
+        .tq2_0 => for (y, 0..) |*blk, i| kq.quantizeTq2(x[i * qk_k ..][0..qk_k], blk),
+        else => @compileError("no reference quantization for this type"),
     }
 }
 
