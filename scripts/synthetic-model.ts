@@ -37,6 +37,9 @@ export const shapes: Record<string, Shape> = {
   "tiny-gemma3": { arch: "gemma3", layers: 7, embedding: 128, heads: 2, kvHeads: 1, headDim: 64, feedForward: 256, vocab: 512, context: 256, tied: true },
   "tiny-phi3": { arch: "phi3", layers: 2, embedding: 128, heads: 4, kvHeads: 4, headDim: 32, feedForward: 256, vocab: 512, context: 256, tied: false },
   "tiny-gpt2": { arch: "gpt2", layers: 2, embedding: 128, heads: 4, kvHeads: 4, headDim: 32, feedForward: 512, vocab: 512, context: 256, tied: false },
+  // Rows of 256 so the K-quant mixes apply: the quantize tests compare zinc's mixes with llama-quantize's.
+  "mix-llama": { arch: "llama", layers: 8, embedding: 256, heads: 4, kvHeads: 1, headDim: 64, feedForward: 512, vocab: 512, context: 256, tied: false },
+  "mix-qwen2": { arch: "qwen2", layers: 16, embedding: 256, heads: 4, kvHeads: 2, headDim: 64, feedForward: 256, vocab: 512, context: 256, tied: true },
   "qwen2.5-0.5b": { arch: "qwen2", layers: 24, embedding: 896, heads: 14, kvHeads: 2, headDim: 64, feedForward: 4864, vocab: 151936, context: 32768, tied: true },
   "qwen2.5-1.5b": { arch: "qwen2", layers: 28, embedding: 1536, heads: 12, kvHeads: 2, headDim: 128, feedForward: 8960, vocab: 151936, context: 32768, tied: true },
   "qwen2.5-7b": { arch: "qwen2", layers: 28, embedding: 3584, heads: 28, kvHeads: 4, headDim: 128, feedForward: 18944, vocab: 152064, context: 32768, tied: false },

@@ -67,7 +67,9 @@ describe.each(runnable)("kernels of variant %s", (variant) => {
       const xq = new Uint8Array(tokens * rowBytes(act, cols));
       kernels.quantizeRows(act, x, tokens, cols, xq);
       const y = new Float32Array(tokens * rows);
-      kernels.matmul(type, weights, weights.byteLength, xq, y, rows, cols, tokens);
+      // The scalar reference is the one-token order; batched orders are checked against llama.cpp in
+      // tests/vec-dot-reference.variants.test.ts.
+      kernels.matmul(type, weights, weights.byteLength, xq, y, rows, cols, tokens, true);
       const wRow = rowBytes(type, cols);
       const aRow = rowBytes(act, cols);
       for (let t = 0; t < tokens; t++) {

@@ -3,7 +3,8 @@
 //! and — with an f16 V cache — the weighted sum of V is accumulated in f16. The f16 accumulator is part of
 //! what llama.cpp outputs, so zinc reproduces it to keep greedy decoding identical.
 //!
-//! Cache layout per layer: row p holds position p, kv_head_count * head_dim values.
+//! Cache layout per layer: row p holds position p, kv_head_count * head_dim values — or, for a sliding-window
+//! layer kept as a ring buffer of ring_rows rows, row p % ring_rows does.
 const std = @import("std");
 const simd = @import("simd.zig");
 const threadpool = @import("threadpool.zig");
@@ -27,9 +28,16 @@ pub const AttentionParams = extern struct {
     softcap: f32,
     /// Storage of the cache rows: 0 = f16, 1 = q8_0 (kv_head_count * head_dim / 32 blocks per row).
     kv_type: u32,
+    /// Rows of a ring-buffer cache (position p in row p % ring_rows); 0: row p holds position p.
+    ring_rows: u32,
 };
 
 pub const KvType = enum(u32) { f16 = 0, q8_0 = 1 };
+
+comptime {
+    // TypeScript fills these 40 bytes field by field (src/native/index.ts, attentionBuffer).
+    std.debug.assert(@sizeOf(AttentionParams) == 40);
+}
 
 /// f16 · f16 with f32 accumulation in exactly ggml's AVX2 order (ggml_vec_dot_f16): four 8-lane accumulators
 /// over steps of 32, reduced (0+2, 1+3, then 0+1, then the two 128-bit halves, then two horizontal adds), and
@@ -121,10 +129,12 @@ pub fn AttentionOf(comptime kv: KvType) type {
                 },
             }
 
-            for (0..p.kv_len) |key_position| {
-                const kp: i64 = @intCast(key_position);
-                if (kp > query_position) continue;
-                if (p.window != 0 and query_position - kp >= p.window) continue;
+            // Keys in position order, from the window's start to the query (causal): the same sequence of
+            // online-softmax steps as visiting every cached row and skipping the masked ones.
+            const first: usize = if (p.window != 0) @intCast(@max(0, @as(i64, query_position) - p.window + 1)) else 0;
+            const end: usize = @min(@as(usize, p.kv_len), @as(usize, @intCast(@max(0, @as(i64, query_position) + 1))));
+            for (first..end) |position| {
+                const key_position = if (p.ring_rows != 0) position % p.ring_rows else position;
                 var s: f32 = switch (kv) {
                     .f16 => blk: {
                         const rows: [*]const f16 = @ptrCast(@alignCast(self.k_cache));
@@ -197,7 +207,7 @@ test "attention with one key returns that key's value; GQA maps heads to kv head
     const positions = [_]i32{1};
     var out: [2 * hd]f32 = undefined;
     const att = Attention{
-        .params = .{ .tokens = 1, .head_count = 2, .kv_head_count = 1, .head_dim = hd, .kv_len = 2, .window = 0, .scale = 1, .softcap = 0, .kv_type = 0 },
+        .params = .{ .tokens = 1, .head_count = 2, .kv_head_count = 1, .head_dim = hd, .kv_len = 2, .window = 0, .scale = 1, .softcap = 0, .kv_type = 0, .ring_rows = 0 },
         .q = &q,
         .positions = &positions,
         .k_cache = @ptrCast(&k),

@@ -100,29 +100,29 @@ export fn zinc_dequantize_row(type_id: u32, src: [*]const u8, dst: [*]f32, n: u6
 export fn zinc_quantize_rows(type_id: u32, x: [*]const f32, out: [*]u8, rows: u64, cols: u64) i32 {
     return dispatch(type_id, &(activation_types ++ [_]blocks.TensorType{ .q4_0, .q4_1, .q5_0, .q5_1 }), struct {
         fn call(comptime t: blocks.TensorType, src: [*]const f32, dst: [*]u8, r: u64, c: u64) void {
-            matmul.QuantizeRows(t).run(runtime.pool(), src, @ptrCast(@alignCast(dst)), r, c);
+            matmul.QuantizeRows(t, .activations).run(runtime.pool(), src, @ptrCast(@alignCast(dst)), r, c);
         }
     }, .{ x, out, rows, cols });
 }
 
-/// Weights, not activations: ggml's reference quantizers (as llama-quantize uses), one row at a time.
+/// Weights, not activations: ggml's reference quantizers (as llama-quantize uses), rows split over the pool.
 export fn zinc_quantize_weights(type_id: u32, x: [*]const f32, out: [*]u8, rows: u64, cols: u64) i32 {
     return dispatch(type_id, &blocks.weight_types, struct {
         fn call(comptime t: blocks.TensorType, src: [*]const f32, dst: [*]u8, r: u64, c: u64) void {
-            const per_row = c / blocks.blockValues(t);
-            const rows_out: [*]blocks.Block(t) = @ptrCast(@alignCast(dst));
-            for (0..r) |row| reference.quantizeRow(t, src[row * c ..][0..c], rows_out[row * per_row ..][0..per_row]);
+            matmul.QuantizeRows(t, .weights).run(runtime.pool(), src, @ptrCast(@alignCast(dst)), r, c);
         }
     }, .{ x, out, rows, cols });
 }
 
 /// y[t][r] = dot(weights[r], x_quantized[t]); x must already be in the weight type's activation type.
-export fn zinc_matmul(type_id: u32, weights: [*]const u8, x_quantized: [*]const u8, y: [*]f32, rows: u64, cols: u64, tokens: u64) i32 {
+/// flags bit 0: sum every token as a one-token product would (speculative verification must reproduce plain
+/// decoding bit for bit); otherwise a batch sums as llama.cpp's batched path does.
+export fn zinc_matmul(type_id: u32, weights: [*]const u8, x_quantized: [*]const u8, y: [*]f32, rows: u64, cols: u64, tokens: u64, flags: u32) i32 {
     return dispatch(type_id, &blocks.weight_types, struct {
-        fn call(comptime t: blocks.TensorType, w: [*]const u8, x: [*]const u8, out: [*]f32, r: u64, c: u64, n: u64) void {
-            matmul.Matmul(t).run(runtime.pool(), @ptrCast(@alignCast(w)), @ptrCast(@alignCast(x)), out, r, c, n);
+        fn call(comptime t: blocks.TensorType, w: [*]const u8, x: [*]const u8, out: [*]f32, r: u64, c: u64, n: u64, f: u32) void {
+            matmul.Matmul(t).run(runtime.pool(), @ptrCast(@alignCast(w)), @ptrCast(@alignCast(x)), out, r, c, n, f & 1 != 0);
         }
-    }, .{ weights, x_quantized, y, rows, cols, tokens });
+    }, .{ weights, x_quantized, y, rows, cols, tokens, flags });
 }
 
 /// The scalar reference of one row dot, for tests of the SIMD path through the whole FFI.

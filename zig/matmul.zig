@@ -23,6 +23,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
         rows: usize,
         cols: usize,
         tokens: usize,
+        path: vec_dot.Path,
 
         const Self = @This();
 
@@ -40,21 +41,27 @@ pub fn Matmul(comptime t: b.TensorType) type {
                 for (row_start..row_end) |row| {
                     const w = self.weights[row * w_blocks ..][0..w_blocks];
                     var out: [token_tile]f32 = undefined;
-                    vec_dot.dotRowTile(t, w, self.x + t0 * a_blocks, a_blocks, t1 - t0, &out);
+                    vec_dot.dotRowTile(t, w, self.x + t0 * a_blocks, a_blocks, t1 - t0, &out, self.path);
                     for (t0..t1, 0..) |tok, k| self.y[tok * self.rows + row] = out[k];
                 }
             }
         }
 
-        pub fn run(pool: *threadpool.Pool, weights: [*]const W, x: [*]const A, y: [*]f32, rows: usize, cols: usize, tokens: usize) void {
-            const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens };
+        /// one_token_order: sum each token exactly as a one-token product (vec_dot) would.
+        pub fn run(pool: *threadpool.Pool, weights: [*]const W, x: [*]const A, y: [*]f32, rows: usize, cols: usize, tokens: usize, one_token_order: bool) void {
+            const path: vec_dot.Path = if (one_token_order) .vec_dot else vec_dot.pathFor(t, rows, tokens);
+            const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens, .path = path };
             pool.parallel(Self, &ctx, work);
         }
     };
 }
 
 /// Quantizes `rows` activation rows of `cols` values to type t, in parallel over rows.
-pub fn QuantizeRows(comptime t: b.TensorType) type {
+/// What rows are quantized for: activations round like ggml's x86 backend (quantizeActivationRow), weights
+/// use the reference quantizers llama-quantize uses (quantizeRow).
+pub const RowKind = enum { activations, weights };
+
+pub fn QuantizeRows(comptime t: b.TensorType, comptime kind: RowKind) type {
     const A = b.Block(t);
     return struct {
         x: [*]const f32,
@@ -69,7 +76,12 @@ pub fn QuantizeRows(comptime t: b.TensorType) type {
             const per_row = self.cols / b.blockValues(t);
             const r = threadpool.splitRange(self.rows, index, count);
             for (r.start..r.end) |row| {
-                reference.quantizeActivationRow(t, self.x[row * self.cols ..][0..self.cols], self.out[row * per_row ..][0..per_row]);
+                const src = self.x[row * self.cols ..][0..self.cols];
+                const dst = self.out[row * per_row ..][0..per_row];
+                switch (kind) {
+                    .activations => reference.quantizeActivationRow(t, src, dst),
+                    .weights => reference.quantizeRow(t, src, dst),
+                }
             }
         }
 
@@ -112,9 +124,9 @@ test "Matmul over several tokens equals per-row reference dots for every weight 
         var xf: [tokens * cols]f32 = undefined;
         for (&xf) |*v| v.* = rand.floatNorm(f32);
         var xa: [tokens * apr]A = undefined;
-        QuantizeRows(at).run(&pool, &xf, &xa, tokens, cols);
+        QuantizeRows(at, .activations).run(&pool, &xf, &xa, tokens, cols);
         var y: [tokens * rows]f32 = undefined;
-        Matmul(t).run(&pool, &weights, &xa, &y, rows, cols, tokens);
+        Matmul(t).run(&pool, &weights, &xa, &y, rows, cols, tokens, false);
         for (0..tokens) |tok| for (0..rows) |r| {
             const want = vec_dot.vecDotReference(t, weights[r * wpr ..][0..wpr], xa[tok * apr ..][0..apr]);
             if (t == .f32) {

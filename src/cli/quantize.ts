@@ -11,12 +11,12 @@ import { formatBytes } from "./common.ts";
 export function registerQuantize(program: Command): void {
   program
     .command("quantize")
-    .description(`re-quantize a GGUF model (${Object.keys(quantizeTargets).join(", ")}); the output is written atomically`)
+    .description(`re-quantize a GGUF model with llama-quantize's type mixes (${Object.keys(quantizeTargets).join(", ")}); written atomically`)
     .argument("<input>", "input GGUF (path or alias)")
     .argument("<output>", "output GGUF path")
     .argument("<type>", "target type")
     .action((input: string, output: string, type: string) => {
-      if (!quantizeTargets[type.toUpperCase()]) throw new ZincError(`cannot quantize to "${type}"`, `zinc quantize supports ${Object.keys(quantizeTargets).join(", ")} so far`);
+      if (!quantizeTargets[type.toUpperCase()]) throw new ZincError(`cannot quantize to "${type}"`, `zinc quantize supports ${Object.keys(quantizeTargets).join(", ")}`);
       const source = openGguf(locateModel(input).path);
       if (existsSync(output) && statSync(output).isDirectory()) throw new ZincError(`${output} is a directory`);
       try {

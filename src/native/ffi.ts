@@ -25,7 +25,7 @@ const symbolTable = {
   zinc_dequantize_row: { args: [u32, ptr, ptr, u64], returns: i32 },
   zinc_quantize_rows: { args: [u32, ptr, ptr, u64, u64], returns: i32 },
   zinc_quantize_weights: { args: [u32, ptr, ptr, u64, u64], returns: i32 },
-  zinc_matmul: { args: [u32, ptr, ptr, ptr, u64, u64, u64], returns: i32 },
+  zinc_matmul: { args: [u32, ptr, ptr, ptr, u64, u64, u64, u32], returns: i32 },
   zinc_vec_dot_reference: { args: [u32, ptr, ptr, u64, ptr], returns: i32 },
 
   zinc_rms_norm: { args: [ptr, ptr, ptr, u64, u64, f32], returns: FFIType.void },

@@ -103,6 +103,8 @@ export interface AttentionParams {
   softcap: number;
   /** Storage of the cache rows. */
   kvType: "f16" | "q8_0";
+  /** Rows of a ring-buffer cache (a sliding-window layer): position p is in row p % ringRows. 0: row p. */
+  ringRows?: number;
 }
 
 export const maxHeadDim = 512;
@@ -123,7 +125,11 @@ export interface Kernels {
   /** Quantizes weights with ggml's reference quantizers (what llama-quantize writes). */
   quantizeWeights(type: TensorTypeInfo, x: Float32Array, rows: number, cols: number, out: Uint8Array): void;
   /** y[t][r] = W[r] · x[t]; `xQuantized` holds `tokens` rows of the weight type's activation type. */
-  matmul(type: TensorTypeInfo, weights: NativeBuffer, weightBytes: number, xQuantized: Uint8Array, y: Float32Array, rows: number, cols: number, tokens: number): void;
+  /**
+   * `oneTokenOrder`: sum each token exactly as a one-token product would. Otherwise a batch sums as llama.cpp's
+   * batched path does, which for F16, BF16, IQ4_NL and IQ4_XS is another order than one token at a time.
+   */
+  matmul(type: TensorTypeInfo, weights: NativeBuffer, weightBytes: number, xQuantized: Uint8Array, y: Float32Array, rows: number, cols: number, tokens: number, oneTokenOrder?: boolean): void;
   vecDotReference(type: TensorTypeInfo, weights: NativeBuffer, xQuantized: Uint8Array, cols: number): number;
 
   rmsNorm(x: Float32Array, weight: Float32Array | null, out: Float32Array, rows: number, n: number, eps: number): void;
@@ -192,7 +198,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
   const ropeBuffer = new ArrayBuffer(32);
   const ropeU32 = new Uint32Array(ropeBuffer);
   const ropeF32 = new Float32Array(ropeBuffer);
-  const attentionBuffer = new ArrayBuffer(36);
+  const attentionBuffer = new ArrayBuffer(40);
   const attentionU32 = new Uint32Array(attentionBuffer);
   const attentionF32 = new Float32Array(attentionBuffer);
   const dotOut = new Float32Array(1);
@@ -226,7 +232,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(out.byteLength >= rows * rowBytes(type, cols), "quantizeWeights output too small");
       statusCheck(n.zinc_quantize_weights(type.id, x, out, rows, cols), `quantize weights to ${type.name}`);
     },
-    matmul(type, weights, weightBytes, xQuantized, y, rows, cols, tokens) {
+    matmul(type, weights, weightBytes, xQuantized, y, rows, cols, tokens, oneTokenOrder = false) {
       check(type.activation !== undefined, `matmul: no kernel for ${type.name} weights`);
       const act = tensorType(type.activation!);
       wholeBlocks(type, cols, "matmul weights");
@@ -234,7 +240,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(weightBytes >= rows * rowBytes(type, cols) && fits(weights, rows * rowBytes(type, cols)), `matmul weights: ${weightBytes} bytes < ${rows} rows of ${cols} ${type.name}`);
       check(xQuantized.byteLength >= tokens * rowBytes(act, cols), "matmul activations too small");
       check(y.length >= tokens * rows, "matmul output too small");
-      statusCheck(n.zinc_matmul(type.id, weights, xQuantized, y, rows, cols, tokens), `matmul ${type.name}`);
+      statusCheck(n.zinc_matmul(type.id, weights, xQuantized, y, rows, cols, tokens, oneTokenOrder ? 1 : 0), `matmul ${type.name}`);
     },
     vecDotReference(type, weights, xQuantized, cols) {
       check(type.activation !== undefined, `vecDotReference: no kernel for ${type.name}`);
@@ -312,7 +318,11 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(q.length >= p.tokens * width && out.length >= p.tokens * width && positions.length >= p.tokens, "attention q/out sizes");
       const rowBytes = p.kvType === "q8_0" ? (kvRow / 32) * 34 : kvRow * 2;
       check(p.kvType !== "q8_0" || p.headDim % 32 === 0, `a q8_0 KV cache needs head_dim divisible by 32 (it is ${p.headDim})`);
-      check(kCache.byteLength >= p.kvLength * rowBytes && vCache.byteLength >= p.kvLength * rowBytes, "attention cache smaller than kv length");
+      const ring = p.ringRows ?? 0;
+      // A ring must hold every key a query can see: the window of the first query up to the last query.
+      check(ring === 0 || (p.window > 0 && ring >= p.window - 1 + p.tokens), "attention ring smaller than window + batch");
+      const rows = ring === 0 ? p.kvLength : Math.min(ring, p.kvLength);
+      check(kCache.byteLength >= rows * rowBytes && vCache.byteLength >= rows * rowBytes, "attention cache smaller than kv length");
       for (let t = 0; t < p.tokens; t++) check(positions[t] >= 0 && positions[t] < p.kvLength, "attention query position outside the cache");
       attentionU32[0] = p.tokens;
       attentionU32[1] = p.headCount;
@@ -323,6 +333,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       attentionF32[6] = p.scale;
       attentionF32[7] = p.softcap;
       attentionU32[8] = p.kvType === "q8_0" ? 1 : 0;
+      attentionU32[9] = ring;
       statusCheck(n.zinc_attention(attentionU32, q, positions, kCache, vCache, out), "attention");
     },
     close() {

@@ -400,41 +400,6 @@ fn unpackK(comptime t: b.TensorType, blk: *const b.Block(t), comptime vectorized
     return u;
 }
 
-fn vecDotK(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.BlockQ8_K, comptime vectorized: bool) f32 {
-    const sub = comptime subBlockSize(t);
-    var sum: f32 = 0;
-    for (x, y) |*bx, *by| {
-        const u = unpackK(t, bx, vectorized);
-        var isum: i32 = 0;
-        for (0..qk_k / sub) |s| {
-            const a = u.q[s * sub ..][0..sub];
-            const c = by.qs[s * sub ..][0..sub];
-            var dot: i32 = 0;
-            if (vectorized) {
-                var k: usize = 0;
-                while (k < sub) : (k += 16) dot += dotI8x16(a[k..][0..16].*, c[k..][0..16].*);
-            } else {
-                dot = dotScalar(a, c);
-            }
-            isum += u.scales[s] * dot;
-        }
-        var msum: i32 = 0;
-        if (t == .q4_k or t == .q5_k or t == .q2_k) {
-            // Each min multiplies the sum of its sub-block's activations, which Q8_K precomputed per 16.
-            const per = sub / 16;
-            for (0..qk_k / sub) |s| {
-                var bs: i32 = 0;
-                for (0..per) |k| bs += by.bsums[s * per + k];
-                msum += u.mins[s] * bs;
-            }
-        }
-        const d = by.d * h(bx.d);
-        sum += d * @as(f32, @floatFromInt(isum));
-        if (t == .q4_k or t == .q5_k or t == .q2_k) sum -= by.d * h(bx.dmin) * @as(f32, @floatFromInt(msum));
-    }
-    return sum;
-}
-
 /// The simple types as ggml's AVX2 vec_dot accumulates them: per block, 8 integer lane sums scaled by dx·dy
 /// and fused into an 8-lane f32 accumulator; Q4_1/Q5_1 add m·s in a scalar sum; hsum_float_8 at the end.
 fn vecDotSimple(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(b.activationType(t)), comptime vectorized: bool) f32 {
@@ -452,27 +417,64 @@ fn vecDotSimple(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
     return simd.hsum8(acc) + summs;
 }
 
-/// Q4_K, Q5_K and Q6_K as ggml's AVX2 kernels accumulate them: per super-block, lane j sums
-/// scale × q × q8 over bytes 4j..4j+3 of every 32-value chunk; the mins go to a 4-lane accumulator (Q4_K) or
-/// a scalar sum (Q5_K).
+/// Levels that are never negative go through maddubs directly; signed ones (Q3_K, IQ4_XS) need the sign trick.
+fn unsignedLevels(comptime t: b.TensorType) bool {
+    return switch (t) {
+        .q3_k, .iq4_xs => false,
+        else => true,
+    };
+}
+
+/// ggml's ternary kernels multiply the levels 0, 1, 2 and take the 1 back out through the bsums.
+fn ternary(comptime t: b.TensorType) bool {
+    return t == .tq1_0 or t == .tq2_0;
+}
+
+/// The super-block types as ggml's AVX2 kernels accumulate them. Per super-block, 8 integer lanes: lane j sums
+/// scale × q × q8 over bytes 4j..4j+3 of every 32-value chunk (exact, so how they are formed does not matter),
+/// then per type:
+///   Q2_K: acc += dmin·(mins × bsums, pairwise) and then acc += d·lanes, both fused, in that order;
+///   Q3_K, IQ4_XS: acc += d·lanes;
+///   Q4_K: acc += d·lanes, and the mins go to a 4-lane accumulator;
+///   Q5_K: acc += d·lanes, and the mins to a scalar fused into summs (GCC contracts `summs += dmin * x`);
+///   Q6_K: the -32 offset comes off the lanes through bsums;
+///   TQ1_0/TQ2_0: levels 0..2, the +1 comes off the lanes through bsums.
+/// The result is hsum_float_8(acc) plus the mins terms.
 fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.BlockQ8_K, comptime vectorized: bool) f32 {
     const sub = comptime subBlockSize(t);
     var acc: F32x8 = @splat(0);
     var acc_m: @Vector(4, f32) = @splat(0);
     var summs: f32 = 0;
     for (x, y) |*bx, *by| {
-        const u = unpackK(t, bx, vectorized);
+        var u = unpackK(t, bx, vectorized);
+        if (comptime ternary(t)) {
+            for (&u.q) |*q| q.* += 1;
+        }
         var lanes: I32x8 = @splat(0);
         for (0..qk_k / 32) |chunk| {
             const a = u.q[chunk * 32 ..][0..32];
             const c = by.qs[chunk * 32 ..][0..32];
             var scale: I32x8 = undefined;
             inline for (0..8) |j| scale[j] = u.scales[(chunk * 32 + 4 * j) / sub];
-            lanes += if (vectorized) laneSumsScaled(a.*, c.*, scale) else laneSumsScalar(a, c) * scale;
+            lanes += if (!vectorized)
+                laneSumsScalar(a, c) * scale
+            else if (comptime unsignedLevels(t))
+                laneSumsScaled(a.*, c.*, scale)
+            else
+                laneSums(a.*, c.*) * scale;
         }
         if (t == .q6_k) {
             // ggml: lane k -= 32 × (bsums[2k]·scale[2k] + bsums[2k+1]·scale[2k+1]).
             inline for (0..8) |k| lanes[k] -= 32 * (@as(i32, by.bsums[2 * k]) * u.scales[2 * k] + @as(i32, by.bsums[2 * k + 1]) * u.scales[2 * k + 1]);
+        }
+        if (comptime ternary(t)) {
+            inline for (0..8) |k| lanes[k] -= @as(i32, by.bsums[2 * k]) + by.bsums[2 * k + 1];
+        }
+        if (t == .q2_k) {
+            var mins: I16x16 = undefined;
+            inline for (0..16) |k| mins[k] = @intCast(u.mins[k]);
+            const prod = pairProducts(mins, by.bsums);
+            acc = simd.fusedMulAdd(F32x8, @splat(-by.d * h(bx.dmin)), toF32x8(prod), acc);
         }
         const d: F32x8 = @splat(by.d * h(bx.d));
         acc = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc);
@@ -482,7 +484,7 @@ fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
             if (t == .q4_k) {
                 acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m);
             } else {
-                summs += dmin * @as(f32, @floatFromInt(@reduce(.Add, prod)));
+                summs = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, prod)), summs);
             }
         }
     }
@@ -490,14 +492,112 @@ fn vecDotKLanes(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bl
     return simd.hsum8(acc) + m + summs;
 }
 
+/// IQ4_NL one token at a time, as ggml's AVX2 vec_dot: even and odd blocks in two accumulators, summed before
+/// the horizontal add; an odd last block is added in scalar (not fused). Batches go through llamafile's
+/// tinyBLAS in llama.cpp, which uses one accumulator: that is vecDotSimple.
+fn vecDotIq4NlDecode(x: []const b.BlockIQ4_NL, y: []const b.BlockQ8_0, comptime vectorized: bool) f32 {
+    var acc: [2]F32x8 = .{ @splat(0), @splat(0) };
+    var ib: usize = 0;
+    while (ib + 1 < x.len) : (ib += 2) {
+        inline for (0..2) |k| {
+            const lanes = if (vectorized) laneSums(unpackSimple(.iq4_nl, &x[ib + k]), y[ib + k].qs) else blk: {
+                const q = unpackSimpleScalar(.iq4_nl, &x[ib + k]);
+                break :blk laneSumsScalar(&q, &y[ib + k].qs);
+            };
+            acc[k] = simd.fusedMulAdd(F32x8, @splat(h(y[ib + k].d) * h(x[ib + k].d)), toF32x8(lanes), acc[k]);
+        }
+    }
+    var sum = simd.hsum8(acc[0] + acc[1]);
+    if (ib < x.len) {
+        const q = unpackSimpleScalar(.iq4_nl, &x[ib]);
+        const d = h(y[ib].d) * h(x[ib].d);
+        const prod = d * @as(f32, @floatFromInt(@reduce(.Add, laneSumsScalar(&q, &y[ib].qs))));
+        sum += prod;
+    }
+    return sum;
+}
+
+/// F16 and BF16 as llama.cpp computes them. One token (ggml_vec_dot_f16 / _bf16 on AVX2): four 8-lane fused
+/// accumulators over steps of 32, reduced pairwise ((0+2)+(1+3) for F16, (0+2)+(1+3) likewise for BF16) to
+/// one f32, the leftover products added in double. A batch whose rows divide into 8 (llamafile's tinyBLAS):
+/// one 8-lane fused accumulator and hsum_float_8.
+fn vecDotHalf(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(t), batched: bool) f32 {
+    const n = x.len;
+    if (batched and n % 8 == 0) {
+        var acc: F32x8 = @splat(0);
+        var i: usize = 0;
+        while (i < n) : (i += 8) acc = simd.fusedMulAdd(F32x8, widen8(t, x[i..][0..8].*), widen8(t, y[i..][0..8].*), acc);
+        return simd.hsum8(acc);
+    }
+    var acc: [4]F32x8 = @splat(@splat(0));
+    const np = n & ~@as(usize, 31);
+    var i: usize = 0;
+    while (i < np) : (i += 32) {
+        inline for (0..4) |j| acc[j] = simd.fusedMulAdd(F32x8, widen8(t, x[i + 8 * j ..][0..8].*), widen8(t, y[i + 8 * j ..][0..8].*), acc[j]);
+    }
+    var sumf: f64 = undefined;
+    if (t == .f16) {
+        // GGML_F32x8_REDUCE: x0 += x2, x1 += x3, x0 += x1, then (lo + hi) and two hadds.
+        const r = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+        const t0 = @shuffle(f32, r, undefined, [4]i32{ 0, 1, 2, 3 }) + @shuffle(f32, r, undefined, [4]i32{ 4, 5, 6, 7 });
+        sumf = (t0[0] + t0[1]) + (t0[2] + t0[3]);
+    } else {
+        // (c1 + c3) + (c2 + c4), then hi + lo, then the movehl / movehdup adds.
+        const r = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+        const g = @shuffle(f32, r, undefined, [4]i32{ 4, 5, 6, 7 }) + @shuffle(f32, r, undefined, [4]i32{ 0, 1, 2, 3 });
+        sumf = (g[0] + g[2]) + (g[1] + g[3]);
+    }
+    while (i < n) : (i += 1) sumf += toF32(t, x[i]) * toF32(t, y[i]);
+    return @floatCast(sumf);
+}
+
+/// IQ4_XS in llama.cpp's IQ panel gemm: each output is a chain of fused multiply-adds, one per super-block, of
+/// the block's exact integer total times d·d8.
+fn vecDotIq4XsPanel(x: []const b.BlockIQ4_XS, y: []const b.BlockQ8_K) f32 {
+    var sum: f32 = 0;
+    for (x, y) |*bx, *by| {
+        const u = unpackK(.iq4_xs, bx, true);
+        var lanes: I32x8 = @splat(0);
+        for (0..qk_k / 32) |chunk| lanes += laneSums(u.q[chunk * 32 ..][0..32].*, by.qs[chunk * 32 ..][0..32].*) * @as(I32x8, @splat(u.scales[chunk]));
+        sum = simd.fusedMulAdd(f32, @floatFromInt(@reduce(.Add, lanes)), h(bx.d) * by.d, sum);
+    }
+    return sum;
+}
+
+inline fn widen8(comptime t: b.TensorType, v: [8]b.Block(t)) F32x8 {
+    if (t == .f16) return @floatCast(@as(@Vector(8, f16), v));
+    const bits: @Vector(8, u32) = @as(@Vector(8, u16), v);
+    return @bitCast(bits << @splat(16));
+}
+
 // ---- one weight row against a tile of tokens -------------------------------------------------------------------
 
 pub const max_tile = 8;
 
-/// out[k] = vecDot(t, w, x[k]) for the k < count activation rows starting at x (each `stride` blocks apart),
-/// bit for bit, but each weight block is unpacked once for the whole tile instead of once per token.
-pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32) void {
+/// Which of llama.cpp's CPU code paths a matrix product takes, since some sum in different orders: one token
+/// goes through vec_dot; a batch of F16, BF16 or IQ4_NL through llamafile's tinyBLAS (one accumulator); a batch
+/// of at least 8 tokens times IQ4_XS rows in multiples of 8 through the "IQ panel" gemm (a scalar fused chain
+/// per output). Every other type gives the same bits on every path.
+pub const Path = enum { vec_dot, batch, iq_panel };
+
+pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize) Path {
+    if (tokens < 2) return .vec_dot;
+    if (t == .iq4_xs) return if (tokens >= 8 and rows % 8 == 0) .iq_panel else .vec_dot;
+    return .batch;
+}
+
+/// out[k] = dot(w, x[k]) for the k < count activation rows starting at x (each `stride` blocks apart), each
+/// weight block unpacked once for the whole tile, summed as llama.cpp's `path` sums them.
+pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32, path: Path) void {
     std.debug.assert(count <= max_tile);
+    if (t == .iq4_nl and path == .vec_dot) {
+        for (0..count) |k| out[k] = vecDotIq4NlDecode(w, x[k * stride ..][0..w.len], true);
+        return;
+    }
+    if (t == .iq4_xs and path == .iq_panel) {
+        for (0..count) |k| out[k] = vecDotIq4XsPanel(w, x[k * stride ..][0..w.len]);
+        return;
+    }
     switch (t) {
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (count == 1) {
             // Decode: one token, the accumulator stays in a register.
@@ -595,7 +695,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                     if (t == .q4_k) {
                         acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m);
                     } else {
-                        summs += dmin * @as(f32, @floatFromInt(@reduce(.Add, prod)));
+                        summs = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, prod)), summs);
                     }
                 }
             }
@@ -634,7 +734,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                         if (t == .q4_k) {
                             acc_m[k] = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m[k]);
                         } else {
-                            summs[k] += dmin * @as(f32, @floatFromInt(@reduce(.Add, prod)));
+                            summs[k] = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, prod)), summs[k]);
                         }
                     }
                 }
@@ -643,6 +743,9 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                 const m = acc_m[k];
                 out[k] = simd.hsum8(acc[k]) + ((m[0] + m[2]) + (m[1] + m[3])) + summs[k];
             }
+        },
+        .f16, .bf16 => for (0..count) |k| {
+            out[k] = vecDotHalf(t, w, x[k * stride ..][0..w.len], path == .batch);
         },
         else => for (0..count) |k| {
             out[k] = vecDot(t, w, x[k * stride ..][0..w.len * b.blockValues(t) / b.blockValues(b.activationType(t))]);
@@ -669,6 +772,8 @@ fn simpleFullTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
 
 // ---- public entry points ----------------------------------------------------------------------------------------
 
+/// The scalar reference of vecDot: the same float operations in the same order, integer sums formed without
+/// SIMD (f32/f16/bf16 in f64).
 pub fn vecDotReference(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(b.activationType(t))) f32 {
     std.debug.assert(x.len == y.len);
     switch (t) {
@@ -677,9 +782,9 @@ pub fn vecDotReference(comptime t: b.TensorType, x: []const b.Block(t), y: []con
             for (x, y) |wx, wy| sum += @as(f64, toF32(t, wx)) * @as(f64, toF32(t, wy));
             return @floatCast(sum);
         },
-        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => return vecDotSimple(t, x, y, false),
-        .q4_k, .q5_k, .q6_k => return vecDotKLanes(t, x, y, false),
-        else => return vecDotK(t, x, y, false),
+        .iq4_nl => return vecDotIq4NlDecode(x, y, false),
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0 => return vecDotSimple(t, x, y, false),
+        else => return vecDotKLanes(t, x, y, false),
     }
 }
 
@@ -692,38 +797,21 @@ inline fn toF32(comptime t: b.TensorType, v: b.Block(t)) f32 {
     };
 }
 
+/// One weight row times one activation row, as llama.cpp's vec_dot for the type computes it.
 pub fn vecDot(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Block(b.activationType(t))) f32 {
     std.debug.assert(x.len == y.len);
     switch (t) {
         .f32 => return @import("../dot.zig").dotF32(x, y),
-        .f16, .bf16 => {
-            const lanes = simd.f32_lanes;
-            const V = simd.F32Vec;
-            var acc0: V = @splat(0);
-            var acc1: V = @splat(0);
-            var i: usize = 0;
-            while (i + 2 * lanes <= x.len) : (i += 2 * lanes) {
-                acc0 = simd.mulAdd(V, widen(t, x[i..][0..lanes].*), widen(t, y[i..][0..lanes].*), acc0);
-                acc1 = simd.mulAdd(V, widen(t, x[i + lanes ..][0..lanes].*), widen(t, y[i + lanes ..][0..lanes].*), acc1);
-            }
-            var sum = @reduce(.Add, acc0 + acc1);
-            while (i < x.len) : (i += 1) sum += toF32(t, x[i]) * toF32(t, y[i]);
-            return sum;
-        },
-        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => return vecDotSimple(t, x, y, true),
+        .f16, .bf16 => return vecDotHalf(t, x, y, false),
+        .iq4_nl => return vecDotIq4NlDecode(x, y, true),
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0 => return vecDotSimple(t, x, y, true),
         .q4_k, .q5_k, .q6_k => {
             var out: [1]f32 = undefined;
-            dotRowTile(t, x, y.ptr, y.len, 1, &out);
+            dotRowTile(t, x, y.ptr, y.len, 1, &out, .vec_dot);
             return out[0];
         },
-        else => return vecDotK(t, x, y, true),
+        else => return vecDotKLanes(t, x, y, true),
     }
-}
-
-inline fn widen(comptime t: b.TensorType, v: [simd.f32_lanes]b.Block(t)) simd.F32Vec {
-    if (t == .f16) return @floatCast(@as(@Vector(simd.f32_lanes, f16), v));
-    const bits: @Vector(simd.f32_lanes, u32) = @as(@Vector(simd.f32_lanes, u16), v);
-    return @bitCast(bits << @splat(16));
 }
 
 // ---- tests ------------------------------------------------------------------------------------------------------
