@@ -127,3 +127,36 @@ describe("speculative sampling keeps the model's distribution", () => {
     draft.close();
   }, 300_000);
 });
+
+describe("verification batches reproduce one-token decoding bit for bit", () => {
+  // F16 (like BF16, IQ4_NL and IQ4_XS) is summed in another order in a batch than for one token, following
+  // llama.cpp; speculative verification asks for the one-token order so greedy output cannot change.
+  test("F16 copy: batched verification logits equal token-by-token logits, and speculative output equals plain", async () => {
+    const path = join(mkdtempSync(join(tmpdir(), "zinc-spec-f16-")), "smollm2-f16.gguf");
+    expect(runCli(["quantize", await testModel("smollm2-135m"), path, "F16"]).exitCode).toBe(0);
+    const model = openLoadedModel(path, { contextLength: 256 });
+    const draft = openLoadedModel(path, { contextLength: 256 });
+    try {
+      const prompt = model.tokenize(prompts[0]);
+      const next = [260, 3575, 314, 2114];
+      model.session.reset();
+      model.model.forward(prompt);
+      const V = model.config.vocabSize;
+      const batch = new Uint32Array(model.model.forward(next, { allLogits: true, oneTokenOrder: true }).slice().buffer);
+      model.session.reset();
+      model.model.forward(prompt);
+      for (let i = 0; i < next.length; i++) {
+        const one = new Uint32Array(model.model.forward([next[i]]).slice().buffer);
+        expect(Array.from(one)).toEqual(Array.from(batch.subarray(i * V, (i + 1) * V)));
+      }
+      model.session.reset();
+      const reference = greedy(model, prompts[1]).tokens;
+      const { tokens, stats } = greedy(model, prompts[1], { draft: draft.session, draftMax: 6, draftPMin: 0 });
+      expect(stats.accepted).toBe(stats.drafted);
+      expect(tokens).toEqual(reference);
+    } finally {
+      model.close();
+      draft.close();
+    }
+  }, 300_000);
+});

@@ -69,9 +69,14 @@ export class Session {
     this.model.cache.truncate(0);
   }
 
-  /** Rolls the context back to its first `length` tokens. */
+  /**
+   * Rolls the context back to its first `length` tokens. When a sliding-window ring no longer holds what the
+   * kept tokens need (see KvCache.exactPrefix), they are recomputed.
+   */
   truncate(length: number): void {
-    this.model.cache.truncate(length);
+    const exact = this.model.cache.exactPrefix(length);
+    this.model.cache.truncate(exact);
+    if (exact < length) this.model.forward(this.tokens.slice(exact, length));
     this.tokens.length = length;
   }
 
@@ -87,6 +92,7 @@ export class Session {
     let common = 0;
     while (common < this.tokens.length && common < tokens.length && this.tokens[common] === tokens[common]) common++;
     if (common === tokens.length) common--; // recompute the last token to get its logits
+    common = this.model.cache.exactPrefix(common);
     this.truncate(common);
     const rest = tokens.slice(common);
     const logits = this.model.forward(rest);
@@ -108,10 +114,11 @@ export class Session {
     const movable = this.tokens.length - k;
     const drop = Math.max(1, Math.floor(movable / 2));
     const kept = [...this.tokens.slice(0, k), ...this.tokens.slice(k + drop)];
-    this.truncate(k);
-    if (kept.length > k) {
-      this.model.forward(kept.slice(k));
-      this.tokens.push(...kept.slice(k));
+    const start = this.model.cache.exactPrefix(k);
+    this.truncate(start);
+    if (kept.length > start) {
+      this.model.forward(kept.slice(start));
+      this.tokens.push(...kept.slice(start));
     }
     stats.contextShifts++;
   }
@@ -217,7 +224,7 @@ export class Session {
       if (drafts.length < Math.max(1, options.draftMin ?? 1)) return this.step(token, options.keepTokens ?? 0, stats);
       stats.drafted += drafts.length;
       const base = this.tokens.length;
-      const rows = this.model.forward([token, ...drafts], { allLogits: true });
+      const rows = this.model.forward([token, ...drafts], { allLogits: true, oneTokenOrder: true });
       const V = this.model.config.vocabSize;
       const history = [...this.tokens, token];
       let accepted = 0;
@@ -249,8 +256,8 @@ export class Session {
       }
       stats.accepted += accepted;
       // Keep `token` and the accepted drafts; forget the rest.
-      this.model.cache.truncate(base + 1 + accepted);
-      this.tokens.push(token, ...drafts.slice(0, accepted));
+      this.tokens.push(token, ...drafts);
+      this.truncate(base + 1 + accepted);
       for (const d of drafts.slice(0, accepted)) verified.push({ token: d, inCache: true });
       if (replacement >= 0) verified.push({ token: replacement, inCache: false });
       afterVerified = rows.slice(accepted * V, (accepted + 1) * V);

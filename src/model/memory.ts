@@ -4,7 +4,7 @@
  */
 import { ZincError } from "../errors.ts";
 import type { ModelConfig } from "./config.ts";
-import { kvRowBytes, type KvType } from "./kv-cache.ts";
+import { kvLayerRows, kvRowBytes, type KvType } from "./kv-cache.ts";
 
 export interface MemoryEstimate {
   weightBytes: number;
@@ -14,7 +14,9 @@ export interface MemoryEstimate {
 }
 
 export function estimateMemory(config: ModelConfig, weightBytes: number, contextLength: number, batchSize: number, kvType: KvType = "f16"): MemoryEstimate {
-  const kvCacheBytes = config.layerCount * contextLength * (kvRowBytes(kvType, config.kvHeadCount * config.headDim) + kvRowBytes(kvType, config.kvHeadCount * config.valueDim));
+  // Sliding-window layers keep a ring of window + batch rows, the others a row per position.
+  const rowBytes = kvRowBytes(kvType, config.kvHeadCount * config.headDim) + kvRowBytes(kvType, config.kvHeadCount * config.valueDim);
+  const kvCacheBytes = config.layers.reduce((n, layer) => n + kvLayerRows(contextLength, layer.window, Math.min(batchSize, contextLength)) * rowBytes, 0);
   const widest = Math.max(config.embedding, config.headCount * config.headDim, config.feedForward);
   const scratchBytes = 4 * batchSize * (6 * config.embedding + 3 * config.feedForward + 2 * config.headCount * config.headDim + widest) + 4 * config.vocabSize;
   return { weightBytes, kvCacheBytes, scratchBytes, totalBytes: weightBytes + kvCacheBytes + scratchBytes };

@@ -24,6 +24,11 @@ export interface ForwardOptions {
   /** Logits of every token (perplexity) instead of only the last. */
   allLogits?: boolean;
   capture?: CaptureHook;
+  /**
+   * Compute each token's products exactly as a one-token step would (speculative verification, whose batch must
+   * reproduce plain decoding bit for bit). By default a batch sums as llama.cpp's batched path does.
+   */
+  oneTokenOrder?: boolean;
 }
 
 export interface ModelOptions {
@@ -107,7 +112,7 @@ export class Model {
     this.kvHalf = new Uint16Array(B * Math.max(kWidth, vWidth));
     this.kvHalfBytes = new Uint8Array(this.kvHalf.buffer);
     this.logits = new Float32Array(c.vocabSize);
-    this.cache = new KvCache(c.layerCount, this.contextLength, kWidth, vWidth, kvType);
+    this.cache = new KvCache(c.layerCount, this.contextLength, kWidth, vWidth, kvType, c.layers.map((l) => l.window), this.batchSize);
     this.ropeParams = c.layers.map((l) => ({
       nRot: c.ropeDims,
       neox: c.ropeNeox,
@@ -140,6 +145,7 @@ export class Model {
       if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new ZincError(`token id ${t} is outside the vocabulary (0..${c.vocabSize - 1})`);
     }
     if (options.allLogits && this.logits.length < tokens.length * c.vocabSize) this.logits = new Float32Array(tokens.length * c.vocabSize);
+    this.oneTokenOrder = options.oneTokenOrder ?? false;
     for (let start = 0; start < tokens.length; start += this.batchSize) {
       const end = Math.min(tokens.length, start + this.batchSize);
       const last = end === tokens.length;
@@ -221,8 +227,8 @@ export class Model {
       if (c.queryScale !== 1) K.scale(q, c.queryScale, T * qWidth);
 
       // K and V rows go into the cache as f16 (llama.cpp's default) or q8_0 (quantized as llama.cpp does).
-      this.storeCacheRows(k, T, kWidth, this.cache.keys[il], position0 * this.cache.keyRowBytes);
-      this.storeCacheRows(v, T, vWidth, this.cache.values[il], position0 * this.cache.valueRowBytes);
+      this.storeCacheRows(k, T, kWidth, this.cache.keys[il], il, position0, this.cache.keyRowBytes);
+      this.storeCacheRows(v, T, vWidth, this.cache.values[il], il, position0, this.cache.valueRowBytes);
 
       const attn = this.attn.subarray(0, T * c.headCount * c.valueDim);
       K.attention(
@@ -236,6 +242,7 @@ export class Model {
           scale: c.attentionScale,
           softcap: c.attentionSoftcap,
           kvType: this.cache.type,
+          ringRows: this.cache.ringRows(il),
         },
         q,
         positions,
@@ -285,6 +292,7 @@ export class Model {
       capture?.(`blk.${il}.out`, this.x.subarray(0, T * E), [T, E]);
     }
     this.cache.length = position0 + T;
+    this.cache.stored(position0, position0 + T);
 
     if (logits === "none") return;
     // ---- output: only the rows whose logits are wanted go through the final norm and the LM head
@@ -298,13 +306,17 @@ export class Model {
     capture?.("result_output", out, [rows, c.vocabSize]);
   }
 
-  private storeCacheRows(rows: Float32Array, count: number, width: number, cache: Uint8Array, byteOffset: number): void {
+  /** Stores `count` K or V rows for positions position0… in a layer's cache; a ring wraps at most once. */
+  private storeCacheRows(rows: Float32Array, count: number, width: number, cache: Uint8Array, layer: number, position0: number, rowBytes: number): void {
+    const slot = this.cache.row(layer, position0);
+    const first = Math.min(count, this.cache.rows[layer] - slot);
+    const segments: [from: number, n: number, slot: number][] = first === count ? [[0, count, slot]] : [[0, first, slot], [first, count - first, 0]];
     if (this.cache.type === "q8_0") {
-      this.kernels.quantizeRows(q8_0, rows, count, width, cache.subarray(byteOffset));
+      for (const [from, n, at] of segments) this.kernels.quantizeRows(q8_0, rows.subarray(from * width), n, width, cache.subarray(at * rowBytes));
       return;
     }
     this.kernels.f32ToF16(rows, this.kvHalf, count * width);
-    cache.set(this.kvHalfBytes.subarray(0, count * width * 2), byteOffset);
+    for (const [from, n, at] of segments) cache.set(this.kvHalfBytes.subarray(from * width * 2, (from + n) * width * 2), at * rowBytes);
   }
 
   private norm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, rows: number): void {
@@ -315,6 +327,8 @@ export class Model {
 
   /** What `quantized` holds now (mutated in place: no allocation per matmul). */
   private readonly lastQuantized: { input: Float32Array | null; type: TensorTypeInfo | null; rows: number } = { input: null, type: null, rows: 0 };
+  /** Set per forward call from ForwardOptions.oneTokenOrder. */
+  private oneTokenOrder = false;
 
   /**
    * out[t] = W · input[t] for t < rows. The input is quantized to W's activation type first; `reuse` skips
@@ -329,7 +343,7 @@ export class Model {
       last.type = act;
       last.rows = rows;
     }
-    this.kernels.matmul(weight.type, nativeAddress(weight.address), weight.byteSize, this.quantized, out, weight.rows, weight.cols, rows);
+    this.kernels.matmul(weight.type, nativeAddress(weight.address), weight.byteSize, this.quantized, out, weight.rows, weight.cols, rows, this.oneTokenOrder);
   }
 
   close(): void {
