@@ -66,6 +66,25 @@ describe.each(["tiny-gemma2", "tiny-gemma3"])("%s with ring-buffer sliding-windo
     }
   });
 
+  test("a q8_0 cache in rings gives the same tokens as without rings", () => {
+    const ids = reference(shape).results[1].prompt_ids;
+    const run = (batchSize: number) => {
+      const model = openLoadedModel(path, { contextLength: 128, batchSize, kvType: "q8_0" });
+      try {
+        const out: number[] = [];
+        for (const piece of model.session.generate(ids, { temperature: 0, maxTokens: 40, stopAtEog: false })) out.push(piece.token);
+        return { out, rows: model.model.cache.rows };
+      } finally {
+        model.close();
+      }
+    };
+    const ring = run(4);
+    const full = run(128);
+    expect(ring.rows.some((r) => r === 12)).toBe(true);
+    expect(full.rows.every((r) => r === 128)).toBe(true);
+    expect(ring.out).toEqual(full.out);
+  });
+
   test("a conversation longer than the context keeps going (context shifts with rings)", () => {
     const model = openLoadedModel(path, { contextLength: 32, batchSize: 4 });
     try {

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { metaArray, metaString, openGguf, type GgufFile } from "../gguf/reader.ts";
 import { readConfig } from "../model/config.ts";
+import { estimateMemory } from "../model/memory.ts";
 import { locateModel } from "../registry/registry.ts";
 import { availableMemory, formatBytes, parseInteger, parseSize } from "./common.ts";
 
@@ -27,12 +28,13 @@ export function inspectSummary(file: GgufFile, ctx: number, ram: number) {
     }
   }
   if (config) {
-    const kvValues = config.layerCount * ctx * config.kvHeadCount * (config.headDim + config.valueDim);
-    const kvF16 = kvValues * 2;
-    const kvQ8 = Math.round((kvValues * 34) / 32);
-    // Activations and scratch: a few rows of the widest layer per batch token, plus the logits.
-    const scratch = 256 * 4 * (6 * config.embedding + 3 * config.feedForward) + 4 * config.vocabSize;
-    const total = weightBytes + kvF16 + scratch;
+    // The same estimate the loader checks a budget against (default batch of 256 tokens).
+    const f16 = estimateMemory(config, weightBytes, ctx, Math.min(256, ctx), "f16");
+    const q8 = estimateMemory(config, weightBytes, ctx, Math.min(256, ctx), "q8_0");
+    const kvF16 = f16.kvCacheBytes;
+    const kvQ8 = q8.kvCacheBytes;
+    const scratch = f16.scratchBytes;
+    const total = f16.totalBytes;
     memory = {
       weights_bytes: weightBytes,
       kv_cache_f16_bytes: kvF16,
