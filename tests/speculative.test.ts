@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { nextDraftLength } from "../src/generate/session.ts";
 import { openLoadedModel, type LoadedModel } from "../src/index.ts";
 import { runCli, testModel } from "./helpers.ts";
 
@@ -34,14 +35,26 @@ beforeAll(async () => {
   for (const p of prompts) plain.set(p, greedy(target, p).tokens);
 }, 600_000);
 
+test("the draft length grows while every draft is accepted and drops to what was accepted after a miss", () => {
+  expect(nextDraftLength(4, 4, 4, 1, 8)).toBe(6);
+  expect(nextDraftLength(6, 6, 6, 1, 8)).toBe(8);
+  expect(nextDraftLength(8, 8, 8, 1, 8)).toBe(8);
+  expect(nextDraftLength(8, 8, 2, 1, 8)).toBe(3);
+  expect(nextDraftLength(8, 8, 0, 2, 8)).toBe(2);
+  // A draft model that stopped early (low confidence) but was right still grows from the current length.
+  expect(nextDraftLength(6, 3, 3, 1, 8)).toBe(8);
+});
+
 describe("speculative greedy output equals plain greedy output", () => {
   test.each(prompts)("%p with the model as its own draft, lengths 1, 4, 8", (prompt) => {
     for (const draftMax of [1, 4, 8]) {
       const { tokens, stats } = greedy(target, prompt, { draft: selfDraft.session, draftMax, draftPMin: 0 });
       expect(tokens).toEqual(plain.get(prompt)!);
-      // A model drafting for itself is always right.
+      // A model drafting for itself is always right, so the draft length grows to draftMax: starting at 4
+      // with draftMax 8 (4, 6, 8, 8, …) 48 tokens take at most 7 verification passes, not the 10 of a fixed 4.
       expect(stats.accepted).toBe(stats.drafted);
       expect(stats.drafted).toBeGreaterThan(0);
+      if (draftMax === 8) expect(stats.draftRounds).toBeLessThanOrEqual(7);
     }
   });
 

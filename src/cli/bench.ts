@@ -2,13 +2,18 @@
  * `zinc bench`: whole-model throughput in the manner of llama-bench. Prompt processing (pp: one batch of
  * -p tokens from an empty context) and text generation (tg: -n single-token steps from an empty context),
  * each repeated -r times; mean ± sd, plus time to first token, load time, peak RSS, variant and threads.
+ *
+ * With --draft, a third test: greedy generation of -n tokens from a real prompt (drafts only pay on text a
+ * draft can predict, not on llama-bench's random tokens), without and with speculative decoding, reporting
+ * both speeds, the speedup and the draft acceptance rate.
  */
 import type { Command } from "commander";
 import { ZincError } from "../errors.ts";
 import { openLoadedModel } from "../index.ts";
 import { locateModel } from "../registry/registry.ts";
 import { pullModel } from "../registry/pull.ts";
-import { parseInteger, parseKvType, peakRssMb } from "./common.ts";
+import type { LoadedModel } from "../index.ts";
+import { openDraft, parseFloatOption, parseInteger, parseKvType, peakRssMb } from "./common.ts";
 
 interface BenchFlags {
   model?: string;
@@ -18,6 +23,37 @@ interface BenchFlags {
   kernels?: string;
   kvType?: string;
   json?: boolean;
+  draft?: string;
+  draftMax: string;
+  draftPMin: string;
+  prompt: string;
+}
+
+/** The --draft test: plain greedy and speculative greedy generation of n tokens from `prompt`, `reps` times. */
+function benchDraft(model: LoadedModel, draft: LoadedModel | "lookup", prompt: string, n: number, reps: number, draftMax: number, draftPMin: number) {
+  const ids = model.tokenize(prompt);
+  const plain: number[] = [];
+  const speculative: number[] = [];
+  let drafted = 0;
+  let accepted = 0;
+  const time = (options: Parameters<LoadedModel["session"]["generate"]>[1]) => {
+    model.session.reset();
+    if (draft !== "lookup") draft.session.reset();
+    const run = model.session.generate(ids, { temperature: 0, maxTokens: n, stopAtEog: false, ...options });
+    for (let r = run.next(); ; r = run.next()) if (r.done) return r.value;
+  };
+  for (let r = 0; r <= reps; r++) {
+    const a = time({});
+    const b = time({ draft: draft === "lookup" ? "lookup" : draft.session, draftMax, draftPMin });
+    if (r === 0) continue;
+    plain.push((a.generatedTokens / a.decodeMs) * 1000);
+    speculative.push((b.generatedTokens / b.decodeMs) * 1000);
+    drafted += b.drafted;
+    accepted += b.accepted;
+  }
+  const p = meanSd(plain);
+  const s = meanSd(speculative);
+  return { plain: p, speculative: s, speedup: s.mean / p.mean, acceptance: drafted ? accepted / drafted : 0, drafted: drafted / reps };
 }
 
 function meanSd(xs: number[]): { mean: number; sd: number } {
@@ -39,6 +75,10 @@ export function registerBench(program: Command): void {
     .option("--kernels <list>", "comma-separated kernel variants to run (default: the auto choice)")
     .option("--kv-type <type>", "KV cache storage: f16 or q8_0", "f16")
     .option("--json", "print JSON (an object, or a list when several variants run)")
+    .option("--draft <alias|path|lookup>", "also measure speculative greedy generation with this draft")
+    .option("--draft-max <n>", "most tokens drafted per step", "8")
+    .option("--draft-p-min <p>", "a draft model stops when its top probability is below this", "0.6")
+    .option("--prompt <text>", "prompt for the --draft test", "Write a Python function that returns the n-th Fibonacci number, with a docstring and a few tests.\n\ndef fibonacci(n):")
     .action(async (flags: BenchFlags) => {
       const p = parseInteger(flags.p, "-p", 0, 1 << 16);
       const n = parseInteger(flags.n, "-n", 0, 1 << 16);
@@ -51,7 +91,7 @@ export function registerBench(program: Command): void {
       for (const variant of variants) {
         if (variant !== "auto") process.env.ZINC_KERNELS = variant;
         const t0 = performance.now();
-        const model = openLoadedModel(path, { contextLength: Math.max(16, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType) });
+        const model = openLoadedModel(path, { contextLength: Math.max(256, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType) });
         const loadMs = performance.now() - t0;
         const m = model.model;
         const vocab = m.config.vocabSize;
@@ -87,6 +127,25 @@ export function registerBench(program: Command): void {
             if (r > 0) tg.push((n / (performance.now() - s)) * 1000);
           }
         }
+        let speculative = null;
+        if (flags.draft && n > 0) {
+          const draft = await openDraft({ draft: flags.draft }, model);
+          try {
+            const d = benchDraft(model, draft!, flags.prompt, n, reps, parseInteger(flags.draftMax, "--draft-max", 1, 64), parseFloatOption(flags.draftPMin, "--draft-p-min", 0, 1));
+            speculative = {
+              draft: flags.draft,
+              plain_tok_s: round(d.plain.mean),
+              plain_tok_s_sd: round(d.plain.sd),
+              draft_tok_s: round(d.speculative.mean),
+              draft_tok_s_sd: round(d.speculative.sd),
+              speedup: round(d.speedup),
+              acceptance_rate: round(d.acceptance),
+              drafted_per_run: round(d.drafted),
+            };
+          } finally {
+            if (draft && draft !== "lookup") draft.close();
+          }
+        }
         const ppStats = pp.length ? meanSd(pp) : null;
         const tgStats = tg.length ? meanSd(tg) : null;
         results.push({
@@ -104,6 +163,7 @@ export function registerBench(program: Command): void {
           ttft_ms: ttft.length ? round(meanSd(ttft).mean) : null,
           load_ms: round(loadMs),
           peak_rss_mb: peakRssMb(),
+          speculative,
         });
         model.close();
       }
@@ -117,6 +177,11 @@ export function registerBench(program: Command): void {
         const name = r.model.split("/").pop();
         if (r.pp_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | pp${r.p} | ${r.pp_tok_s} ± ${r.pp_tok_s_sd} |`);
         if (r.tg_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | tg${r.n} | ${r.tg_tok_s} ± ${r.tg_tok_s_sd} |`);
+        const s = r.speculative;
+        if (s) {
+          console.log(`| ${name} | ${r.variant} | ${r.threads} | greedy${r.n} | ${s.plain_tok_s} ± ${s.plain_tok_s_sd} |`);
+          console.log(`| ${name} | ${r.variant} | ${r.threads} | greedy${r.n} + draft ${s.draft} | ${s.draft_tok_s} ± ${s.draft_tok_s_sd} (×${s.speedup}, ${Math.round(s.acceptance_rate * 100)}% accepted) |`);
+        }
       }
       console.log(`load ${results[0].load_ms} ms · time to first token ${results[0].ttft_ms} ms · peak RSS ${results[0].peak_rss_mb} MB`);
     });

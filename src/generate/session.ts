@@ -25,7 +25,7 @@ export interface GenerateOptions extends SamplingOptions {
    * without drafts, token for token; sampled output follows the model's own distribution (speculative sampling).
    */
   draft?: Session | "lookup";
-  /** Most tokens drafted per step (default 8). */
+  /** Most tokens drafted per step (default 8); the length adapts between draftMin and this (nextDraftLength). */
   draftMax?: number;
   /** Fewer drafted tokens than this are not worth a verification pass (default 1). */
   draftMin?: number;
@@ -44,9 +44,20 @@ export interface GenerationStats {
   ttftMs: number;
   contextShifts: number;
   stopReason: "eog" | "length" | "stop" | "abort";
-  /** Speculative decoding: tokens proposed and tokens the model accepted. */
+  /** Speculative decoding: tokens proposed, tokens the model accepted, and verification passes. */
   drafted: number;
   accepted: number;
+  draftRounds: number;
+}
+
+/**
+ * Adaptive draft length: after a pass where every draft was accepted, draft 2 more next time (up to max);
+ * after a rejection, draft one more than were accepted (at least min). Drafting long only pays while the draft
+ * keeps being right; a wrong guess early in a long draft wastes the whole verification batch.
+ */
+export function nextDraftLength(current: number, drafted: number, accepted: number, min: number, max: number): number {
+  if (accepted >= drafted) return Math.min(max, Math.max(current, drafted) + 2);
+  return Math.max(min, Math.min(max, accepted + 1));
 }
 
 export interface GeneratedPiece {
@@ -194,6 +205,7 @@ export class Session {
       stopReason: "length",
       drafted: 0,
       accepted: 0,
+      draftRounds: 0,
     };
     this.lastStats = stats;
     const t0 = performance.now();
@@ -215,14 +227,18 @@ export class Session {
     // rejection is not. `afterVerified` holds the logits that follow the last accepted draft.
     const verified: { token: number; inCache: boolean }[] = [];
     let afterVerified: Float32Array = logits;
+    const draftMax = options.draftMax ?? 8;
+    const draftMin = Math.max(1, options.draftMin ?? 1);
+    let draftLength = Math.max(draftMin, Math.ceil(draftMax / 2));
     const advance = (token: number, inCache: boolean): Float32Array => {
       if (inCache) return afterVerified;
       if (!speculative) return this.step(token, options.keepTokens ?? 0, stats);
       const room = this.model.contextLength - this.tokens.length - 1;
-      const proposal = room > 0 ? this.proposeDrafts(token, options, Math.min(options.draftMax ?? 8, room), sampler.greedy ? null : draftSampler) : { tokens: [], q: [] };
+      const proposal = room > 0 ? this.proposeDrafts(token, options, Math.min(draftLength, room), sampler.greedy ? null : draftSampler) : { tokens: [], q: [] };
       const drafts = proposal.tokens;
-      if (drafts.length < Math.max(1, options.draftMin ?? 1)) return this.step(token, options.keepTokens ?? 0, stats);
+      if (drafts.length < draftMin) return this.step(token, options.keepTokens ?? 0, stats);
       stats.drafted += drafts.length;
+      stats.draftRounds++;
       const base = this.tokens.length;
       const rows = this.model.forward([token, ...drafts], { allLogits: true, oneTokenOrder: true });
       const V = this.model.config.vocabSize;
@@ -255,6 +271,7 @@ export class Session {
         accepted++;
       }
       stats.accepted += accepted;
+      draftLength = nextDraftLength(draftLength, drafts.length, accepted, draftMin, draftMax);
       // Keep `token` and the accepted drafts; forget the rest.
       this.tokens.push(token, ...drafts);
       this.truncate(base + 1 + accepted);
