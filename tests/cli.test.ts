@@ -154,6 +154,31 @@ describe("zinc run", () => {
   }, 60_000);
 });
 
+describe("zinc bench", () => {
+  test("--json reports pp/tg mean and sd, TTFT, load time, peak RSS, variant and threads", () => {
+    const out = runCli(["bench", "-m", stories, "-p", "32", "-n", "16", "-r", "2", "--json"]);
+    expect(out.exitCode).toBe(0);
+    const r = JSON.parse(out.stdout);
+    for (const key of ["pp_tok_s", "pp_tok_s_sd", "tg_tok_s", "tg_tok_s_sd", "ttft_ms", "load_ms", "peak_rss_mb"]) expect(r[key]).toBeGreaterThan(0);
+    expect(typeof r.variant).toBe("string");
+    expect(r.threads).toBeGreaterThan(0);
+    expect(r.speculative).toBeNull();
+  });
+
+  test("--kernels with two variants gives a list; --draft adds the speculative comparison", () => {
+    const both = JSON.parse(runCli(["bench", "-m", stories, "-p", "16", "-n", "8", "-r", "1", "--kernels", "baseline,avx2", "--json"]).stdout);
+    expect(both.map((r: { variant: string }) => r.variant)).toEqual(["baseline", "avx2"]);
+    const out = runCli(["bench", "-m", stories, "-p", "0", "-n", "24", "-r", "1", "--draft", "lookup", "--prompt", "Once upon a time, there was a cat. Once upon a time, there was a", "--json"]);
+    expect(out.exitCode).toBe(0);
+    const s = JSON.parse(out.stdout).speculative;
+    expect(s.draft).toBe("lookup");
+    for (const key of ["plain_tok_s", "draft_tok_s", "speedup"]) expect(s[key]).toBeGreaterThan(0);
+    expect(s.acceptance_rate).toBeGreaterThanOrEqual(0);
+    expect(s.acceptance_rate).toBeLessThanOrEqual(1);
+    expect(s.drafted_per_run).toBeGreaterThan(0);
+  });
+});
+
 describe("user errors are one line and a non-zero exit", () => {
   const dir = mkdtempSync(join(tmpdir(), "zinc-errors-"));
 
