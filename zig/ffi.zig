@@ -16,7 +16,7 @@ const mapping = @import("mapping.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 5;
+pub const abi_version: u32 = 6;
 
 pub const Status = enum(i32) {
     ok = 0,
@@ -236,6 +236,11 @@ export fn zinc_unmap(address: usize, size: u64) void {
 
 export fn zinc_madvise(address: usize, size: u64, advice: u32) i32 {
     return mapping.advise(address, size, advice);
+}
+
+/// Drops a file range's unmapped pages from the page cache (posix_fadvise DONTNEED; len 0: to the end).
+export fn zinc_drop_file_cache(path: [*:0]const u8, offset: u64, len: u64) i32 {
+    return mapping.dropFileCache(path, offset, len);
 }
 
 /// Bytes of [address, address + size) resident in RAM, measured with mincore; -1 on error.

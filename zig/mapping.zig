@@ -45,6 +45,16 @@ pub fn advise(address: usize, size: u64, advice: u32) i32 {
     return @intFromEnum(e);
 }
 
+/// Drops clean, unmapped pages of [offset, offset + len) of a file from the page cache (posix_fadvise
+/// DONTNEED; len 0 = to the end): what another process or the kernel's readahead left cached would otherwise
+/// stay resident. Mapped pages are left alone (MADV_PAGEOUT releases those). Returns 0 or the errno.
+pub fn dropFileCache(path: [*:0]const u8, offset: u64, len: u64) i32 {
+    const fd = posix.openZ(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0) catch |e| return errnoOf(e);
+    defer posix.close(fd);
+    const rc = linux.fadvise(fd, @intCast(offset), @intCast(len), linux.POSIX_FADV.DONTNEED);
+    return @intFromEnum(linux.E.init(rc));
+}
+
 pub fn residentBytes(address: usize, size: u64) i64 {
     const page = std.heap.pageSize();
     const r = pageRange(address, size);

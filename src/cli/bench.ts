@@ -13,7 +13,8 @@ import { openLoadedModel } from "../index.ts";
 import { locateModel } from "../registry/registry.ts";
 import { pullModel } from "../registry/pull.ts";
 import type { LoadedModel } from "../index.ts";
-import { openDraft, parseFloatOption, parseInteger, parseKvType, peakRssMb } from "./common.ts";
+import { bytesReadFromStorage } from "../model/streaming.ts";
+import { openDraft, parseFloatOption, parseInteger, parseKvType, parseSize, peakRssMb } from "./common.ts";
 
 interface BenchFlags {
   model?: string;
@@ -24,6 +25,7 @@ interface BenchFlags {
   kvType?: string;
   json?: boolean;
   draft?: string;
+  memBudget?: string;
   draftMax: string;
   draftPMin: string;
   prompt: string;
@@ -75,6 +77,7 @@ export function registerBench(program: Command): void {
     .option("--kernels <list>", "comma-separated kernel variants to run (default: the auto choice)")
     .option("--kv-type <type>", "KV cache storage: f16 or q8_0", "f16")
     .option("--json", "print JSON (an object, or a list when several variants run)")
+    .option("--mem-budget <size>", "memory budget: a model that does not fit it streams its weights (see inspect)")
     .option("--draft <alias|path|lookup>", "also measure speculative greedy generation with this draft")
     .option("--draft-max <n>", "most tokens drafted per step", "8")
     .option("--draft-p-min <p>", "a draft model stops when its top probability is below this", "0.6")
@@ -91,7 +94,8 @@ export function registerBench(program: Command): void {
       for (const variant of variants) {
         if (variant !== "auto") process.env.ZINC_KERNELS = variant;
         const t0 = performance.now();
-        const model = openLoadedModel(path, { contextLength: Math.max(256, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType) });
+        const memoryBudget = flags.memBudget ? parseSize(flags.memBudget, "--mem-budget") : undefined;
+        const model = openLoadedModel(path, { contextLength: Math.max(256, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType), memoryBudget });
         const loadMs = performance.now() - t0;
         const m = model.model;
         const vocab = m.config.vocabSize;
@@ -105,6 +109,7 @@ export function registerBench(program: Command): void {
         const pp: number[] = [];
         const tg: number[] = [];
         const ttft: number[] = [];
+        let readDuringTg = 0;
         for (let r = 0; r <= reps; r++) {
           // Repetition 0 warms the caches and the page cache, and is not counted (llama-bench does the same).
           if (p > 0) {
@@ -123,8 +128,10 @@ export function registerBench(program: Command): void {
           if (n > 0) {
             m.cache.truncate(0);
             const s = performance.now();
+            const read0 = bytesReadFromStorage();
             for (let i = 0; i < n; i++) m.forward([randomToken()]);
             if (r > 0) tg.push((n / (performance.now() - s)) * 1000);
+            if (r > 0) readDuringTg += bytesReadFromStorage() - read0;
           }
         }
         let speculative = null;
@@ -163,6 +170,10 @@ export function registerBench(program: Command): void {
           ttft_ms: ttft.length ? round(meanSd(ttft).mean) : null,
           load_ms: round(loadMs),
           peak_rss_mb: peakRssMb(),
+          memory_mode: m.memoryMode,
+          mem_budget_mb: memoryBudget !== undefined ? round(memoryBudget / 1048576) : null,
+          mapping_resident_max_mb: m.streamer ? round(m.streamer.maxResidentBytes / 1048576) : null,
+          disk_read_mb_per_token: tg.length ? round(readDuringTg / 1048576 / (n * tg.length)) : null,
           speculative,
         });
         model.close();
@@ -183,6 +194,8 @@ export function registerBench(program: Command): void {
           console.log(`| ${name} | ${r.variant} | ${r.threads} | greedy${r.n} + draft ${s.draft} | ${s.draft_tok_s} ± ${s.draft_tok_s_sd} (×${s.speedup}, ${Math.round(s.acceptance_rate * 100)}% accepted) |`);
         }
       }
-      console.log(`load ${results[0].load_ms} ms · time to first token ${results[0].ttft_ms} ms · peak RSS ${results[0].peak_rss_mb} MB`);
+      console.log(`load ${results[0].load_ms} ms · time to first token ${results[0].ttft_ms} ms · peak RSS ${results[0].peak_rss_mb} MB · weights ${results[0].memory_mode}`);
+      const r0 = results[0];
+      if (r0.memory_mode === "streaming") console.log(`streaming: at most ${r0.mapping_resident_max_mb} MB of weights resident, ${r0.disk_read_mb_per_token} MB read from disk per generated token`);
     });
 }

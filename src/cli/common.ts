@@ -43,6 +43,14 @@ export function availableMemory(): number {
   return freemem();
 }
 
+export function currentRssMb(): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    if (m) return Math.round(Number(m[1]) / 1024);
+  } catch {}
+  return Math.round(process.memoryUsage().rss / 1024 / 1024);
+}
+
 export function peakRssMb(): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));

@@ -2,7 +2,8 @@
 import type { Command } from "commander";
 import { metaArray, metaString, openGguf, type GgufFile } from "../gguf/reader.ts";
 import { readConfig } from "../model/config.ts";
-import { estimateMemory } from "../model/memory.ts";
+import { estimateMemory, streamingBytes } from "../model/memory.ts";
+import { streamingWindowBytes } from "../model/streaming.ts";
 import { locateModel } from "../registry/registry.ts";
 import { availableMemory, formatBytes, parseInteger, parseSize } from "./common.ts";
 
@@ -35,6 +36,10 @@ export function inspectSummary(file: GgufFile, ctx: number, ram: number) {
     const kvQ8 = q8.kvCacheBytes;
     const scratch = f16.scratchBytes;
     const total = f16.totalBytes;
+    // Streaming keeps the KV cache, the scratch and a window of two layers plus an output chunk resident.
+    const window = streamingWindowBytes(file, config.layerCount);
+    const streamF16 = streamingBytes(f16, window);
+    const streamQ8 = streamingBytes(q8, window);
     memory = {
       weights_bytes: weightBytes,
       kv_cache_f16_bytes: kvF16,
@@ -42,8 +47,19 @@ export function inspectSummary(file: GgufFile, ctx: number, ram: number) {
       scratch_bytes: scratch,
       total_f16_bytes: total,
       total_q8_0_bytes: weightBytes + kvQ8 + scratch,
+      streaming_f16_bytes: streamF16,
       ram_bytes: ram,
-      verdict: total <= ram ? "fits" : weightBytes + kvQ8 + scratch <= ram ? "fits with --kv-type q8_0" : "does not fit: use a smaller quant or a shorter context",
+      mode: total <= ram ? "resident" : streamF16 <= ram ? "streaming" : "refused",
+      verdict:
+        total <= ram
+          ? "fits"
+          : weightBytes + kvQ8 + scratch <= ram
+            ? "fits with --kv-type q8_0; without it, streams the weights layer by layer"
+            : streamF16 <= ram
+              ? `streams the weights layer by layer (${formatBytes(streamF16)} resident; slower: every token reads the weights from disk)`
+              : streamQ8 <= ram
+                ? "streams the weights only with --kv-type q8_0"
+                : "does not fit even streaming: use a smaller quant or a shorter context",
     };
   }
   const vocab = metaArray(file, "tokenizer.ggml.tokens");

@@ -1,7 +1,8 @@
 /** `zinc run`: one completion (or one chat turn with --chat), streamed or as one JSON object. */
 import type { Command } from "commander";
 import type { GenerateOptions } from "../index.ts";
-import { openDraft, openFromFlags, parseFloatOption, parseInteger, peakRssMb } from "./common.ts";
+import { bytesReadFromStorage } from "../model/streaming.ts";
+import { currentRssMb, openDraft, openFromFlags, parseFloatOption, parseInteger, peakRssMb } from "./common.ts";
 
 /** What addGenerationOptions declares, as commander hands it to an action. */
 export interface GenerationFlags {
@@ -79,6 +80,10 @@ export function registerRun(program: Command): void {
       if (draft) options.draft = draft === "lookup" ? "lookup" : draft.session;
       const messages = [...(flags.system ? [{ role: "system", content: flags.system }] : []), { role: "user", content: flags.prompt }];
       const promptIds = flags.chat ? model.chatPrompt(messages).ids : model.tokenize(flags.prompt);
+      // What the process holds before the first token (runtime, tokenizer, allocations) and has read so far:
+      // the baseline for the memory report.
+      const rssBeforeMb = currentRssMb();
+      const readBefore = bytesReadFromStorage();
       const run = model.session.generate(promptIds, options);
       const generated: number[] = [];
       let text = "";
@@ -114,6 +119,15 @@ export function registerRun(program: Command): void {
             decode_tok_s: round(decodeTokens > 0 ? decodeTokens / (stats.decodeMs / 1000) : 0),
           },
           peak_rss_mb: peakRssMb(),
+          memory: {
+            mode: model.model.memoryMode,
+            rss_before_generation_mb: rssBeforeMb,
+            weights_mb: round(model.model.memory.weightBytes / 1048576),
+            kv_cache_mb: round(model.model.memory.kvCacheBytes / 1048576),
+            scratch_mb: round(model.model.memory.scratchBytes / 1048576),
+            mapping_resident_max_mb: model.model.streamer ? round(model.model.streamer.maxResidentBytes / 1048576) : null,
+            disk_read_mb_per_token: round((bytesReadFromStorage() - readBefore) / 1048576 / Math.max(1, stats.generatedTokens)),
+          },
           kernel_variant: model.model.kernels.variant,
           threads: model.model.kernels.threads,
         }),

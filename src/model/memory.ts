@@ -26,11 +26,24 @@ function mib(n: number): string {
   return `${(n / 1024 / 1024).toFixed(0)} MiB`;
 }
 
-/** Refuses, before any allocation, a model that does not fit the budget — with the numbers and the ways out. */
-export function checkMemoryBudget(estimate: MemoryEstimate, budget: number, contextLength: number): void {
-  if (estimate.totalBytes <= budget) return;
+export type MemoryMode = "resident" | "streaming";
+
+/** Bytes streaming mode keeps: KV cache, scratch, and the window of weights resident at once. */
+export function streamingBytes(estimate: MemoryEstimate, windowBytes: number): number {
+  return estimate.kvCacheBytes + estimate.scratchBytes + Math.min(windowBytes, estimate.weightBytes);
+}
+
+/**
+ * Picks how to run within the budget, before any allocation: resident when weights + KV cache + scratch fit;
+ * streaming when the KV cache, the scratch and a window of weights (two layers and an output chunk) fit;
+ * otherwise refuses with the numbers and the ways out.
+ */
+export function planMemory(estimate: MemoryEstimate, windowBytes: number, budget: number, contextLength: number): MemoryMode {
+  if (estimate.totalBytes <= budget) return "resident";
+  const streaming = streamingBytes(estimate, windowBytes);
+  if (streaming <= budget) return "streaming";
   throw new ZincError(
-    `not enough memory: this model needs ${mib(estimate.totalBytes)} (weights ${mib(estimate.weightBytes)} + KV cache ${mib(estimate.kvCacheBytes)} at --ctx ${contextLength} + scratch ${mib(estimate.scratchBytes)}) but the budget is ${mib(budget)}`,
+    `not enough memory: this model needs ${mib(estimate.totalBytes)} (weights ${mib(estimate.weightBytes)} + KV cache ${mib(estimate.kvCacheBytes)} at --ctx ${contextLength} + scratch ${mib(estimate.scratchBytes)}), and ${mib(streaming)} even streaming its weights, but the budget is ${mib(budget)}`,
     "use a smaller quant, a shorter --ctx, --kv-type q8_0, or raise --mem-budget",
   );
 }

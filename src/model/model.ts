@@ -12,7 +12,8 @@ import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
 import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../native/index.ts";
 import { readConfig, type ModelConfig } from "./config.ts";
 import { KvCache, type KvType } from "./kv-cache.ts";
-import { checkMemoryBudget, estimateMemory, type MemoryEstimate } from "./memory.ts";
+import { estimateMemory, planMemory, streamingBytes, type MemoryEstimate, type MemoryMode } from "./memory.ts";
+import { streamingWindowBytes, WeightStreamer } from "./streaming.ts";
 import { loadWeights, type ModelWeights, type Weight } from "./weights.ts";
 
 const q8_0 = tensorType("Q8_0");
@@ -51,6 +52,8 @@ export class Model {
   readonly batchSize: number;
   readonly cache: KvCache;
   readonly memory: MemoryEstimate;
+  /** resident: the weights may all stay in RAM; streaming: they are paged in layer by layer (memory budget). */
+  readonly memoryMode: MemoryMode;
 
   // Activations, one row per token of the current chunk.
   private readonly x: Float32Array;
@@ -88,8 +91,13 @@ export class Model {
       throw new ZincError(`a q8_0 KV cache needs head sizes divisible by 32 (this model's are ${c.headDim}/${c.valueDim})`, "use --kv-type f16");
     }
     this.memory = estimateMemory(c, file.tensors.reduce((n, t) => n + t.byteSize, 0), this.contextLength, B, kvType);
-    if (options.memoryBudget !== undefined) checkMemoryBudget(this.memory, options.memoryBudget, this.contextLength);
+    this.memoryMode = options.memoryBudget !== undefined ? planMemory(this.memory, streamingWindowBytes(file, c.layerCount), options.memoryBudget, this.contextLength) : "resident";
     this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
+    this.streamer =
+      this.memoryMode === "streaming"
+        ? new WeightStreamer(file, c.layerCount, this.weights.tokenEmbedding, this.weights.output, options.memoryBudget! - streamingBytes(this.memory, streamingWindowBytes(file, c.layerCount)))
+        : null;
+    this.streamer?.dropCached();
     const qWidth = c.headCount * c.headDim;
     const kWidth = c.kvHeadCount * c.headDim;
     const vWidth = c.kvHeadCount * c.valueDim;
@@ -171,6 +179,8 @@ export class Model {
       const id = tokens[start + t];
       K.dequantizeRow(w.tokenEmbedding.type, nativeAddress(w.tokenEmbedding.address + id * embRow), embRow, this.x.subarray(t * E, (t + 1) * E));
     }
+    this.streamer?.afterEmbedding();
+    this.streamer?.start();
     if (c.embeddingScale !== 1) K.scale(this.x, c.embeddingScale, T * E);
     if (w.positionEmbedding) {
       const pe = w.positionEmbedding;
@@ -290,6 +300,7 @@ export class Model {
       if (L.postFfnNorm) K.rmsNorm(this.proj, L.postFfnNorm, this.proj, T, E, c.normEps);
       K.add(this.proj, this.x, this.x, T * E);
       capture?.(`blk.${il}.out`, this.x.subarray(0, T * E), [T, E]);
+      this.streamer?.afterLayer(il);
     }
     this.cache.length = position0 + T;
     this.cache.stored(position0, position0 + T);
@@ -301,9 +312,32 @@ export class Model {
     this.norm(this.x.subarray(first * E), w.outputNorm, w.outputNormBias, this.cur, rows);
     capture?.("result_norm", this.cur.subarray(0, rows * E), [rows, E]);
     const out = logits === "last" ? this.logits.subarray(0, c.vocabSize) : this.logits.subarray(logitRow * c.vocabSize, (logitRow + rows) * c.vocabSize);
-    this.matmul(w.output, this.cur, rows, out);
+    if (this.streamer) this.streamedOutput(rows, out);
+    else this.matmul(w.output, this.cur, rows, out);
     if (c.finalSoftcap) K.softcap(out, c.finalSoftcap, rows * c.vocabSize);
     capture?.("result_output", out, [rows, c.vocabSize]);
+  }
+
+  /**
+   * The output matrix in row chunks, each released after use (streaming mode). The same kernel calls per token
+   * count as the whole matrix, so the logits are the same bits as in resident mode.
+   */
+  private streamedOutput(rows: number, out: Float32Array): void {
+    const output = this.weights.output;
+    const V = output.rows;
+    const act = tensorType(output.type.activation!);
+    this.kernels.quantizeRows(act, this.cur, rows, output.cols, this.quantized);
+    this.lastQuantized.input = null;
+    for (const chunk of this.streamer!.outputChunks(output)) {
+      if (rows === 1) {
+        this.kernels.matmul(output.type, nativeAddress(chunk.address), chunk.byteSize, this.quantized, out.subarray(chunk.first, chunk.first + chunk.rows), chunk.rows, output.cols, 1, this.oneTokenOrder);
+      } else {
+        if (!this.chunkOut || this.chunkOut.length < chunk.rows * rows) this.chunkOut = new Float32Array(chunk.rows * this.batchSize);
+        this.kernels.matmul(output.type, nativeAddress(chunk.address), chunk.byteSize, this.quantized, this.chunkOut, chunk.rows, output.cols, rows, this.oneTokenOrder);
+        for (let t = 0; t < rows; t++) out.set(this.chunkOut.subarray(t * chunk.rows, (t + 1) * chunk.rows), t * V + chunk.first);
+      }
+      this.streamer!.afterChunk(chunk);
+    }
   }
 
   /** Stores `count` K or V rows for positions position0… in a layer's cache; a ring wraps at most once. */
@@ -329,6 +363,10 @@ export class Model {
   private readonly lastQuantized: { input: Float32Array | null; type: TensorTypeInfo | null; rows: number } = { input: null, type: null, rows: 0 };
   /** Set per forward call from ForwardOptions.oneTokenOrder. */
   private oneTokenOrder = false;
+  /** Streaming mode's page-in / page-out driver; null when the weights stay resident. */
+  readonly streamer: WeightStreamer | null;
+  /** Streaming mode: one output chunk's logits for several tokens, before they are scattered (made once). */
+  private chunkOut: Float32Array | null = null;
 
   /**
    * out[t] = W · input[t] for t < rows. The input is quantized to W's activation type first; `reuse` skips

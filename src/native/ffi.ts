@@ -47,10 +47,11 @@ const symbolTable = {
   zinc_unmap: { args: [u64, u64], returns: FFIType.void },
   zinc_madvise: { args: [u64, u64, u32], returns: i32 },
   zinc_resident_bytes: { args: [u64, u64], returns: FFIType.i64_fast },
+  zinc_drop_file_cache: { args: [ptr, u64, u64], returns: i32 },
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 5;
+export const expectedAbiVersion = 6;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 

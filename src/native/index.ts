@@ -386,6 +386,11 @@ export function adviseMemory(address: number, size: number, advice: number): num
   return loadKernels().native.zinc_madvise(nativeAddress(address), size, advice);
 }
 
+/** Drops a file range's unmapped pages from the page cache (posix_fadvise DONTNEED; length 0: to the end). */
+export function dropFileCache(path: string, offset = 0, length = 0): number {
+  return loadKernels().native.zinc_drop_file_cache(Buffer.from(`${path}\0`), offset, length);
+}
+
 export function residentBytes(address: number, size: number): number {
   return Number(loadKernels().native.zinc_resident_bytes(nativeAddress(address), size));
 }
