@@ -47,7 +47,9 @@ export interface CliResult {
 
 export function runCli(args: string[], options: { env?: Record<string, string | undefined>; stdin?: string } = {}): CliResult {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...process.env, ...options.env })) if (v !== undefined) env[k] = v;
+  // bench and perplexity record their results: in tests, to the repo's cache, not the user's registry.
+  const defaults = { ZINC_RESULTS: join(repoRoot, ".cache", "test-results.jsonl") };
+  for (const [k, v] of Object.entries({ ...defaults, ...process.env, ...options.env })) if (v !== undefined) env[k] = v;
   const proc = Bun.spawnSync([process.execPath, join(repoRoot, "src", "cli", "main.ts"), ...args], {
     env,
     stdin: options.stdin === undefined ? "ignore" : Buffer.from(options.stdin),

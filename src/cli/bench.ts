@@ -14,6 +14,7 @@ import { locateModel } from "../registry/registry.ts";
 import { pullModel } from "../registry/pull.ts";
 import type { LoadedModel } from "../index.ts";
 import { bytesReadFromStorage } from "../model/streaming.ts";
+import { appendResult, describeRun, resultsPath } from "../report/results.ts";
 import { openDraft, parseFloatOption, parseInteger, parseKvType, parseSize, peakRssMb } from "./common.ts";
 
 interface BenchFlags {
@@ -26,6 +27,8 @@ interface BenchFlags {
   json?: boolean;
   draft?: string;
   memBudget?: string;
+  results?: string;
+  record: boolean;
   draftMax: string;
   draftPMin: string;
   prompt: string;
@@ -78,6 +81,8 @@ export function registerBench(program: Command): void {
     .option("--kv-type <type>", "KV cache storage: f16 or q8_0", "f16")
     .option("--json", "print JSON (an object, or a list when several variants run)")
     .option("--mem-budget <size>", "memory budget: a model that does not fit it streams its weights (see inspect)")
+    .option("--results <file>", "append the results here (default: ZINC_RESULTS or ~/.cache/zinc/results.jsonl)")
+    .option("--no-record", "do not append the results to the results file")
     .option("--draft <alias|path|lookup>", "also measure speculative greedy generation with this draft")
     .option("--draft-max <n>", "most tokens drafted per step", "8")
     .option("--draft-p-min <p>", "a draft model stops when its top probability is below this", "0.6")
@@ -155,6 +160,16 @@ export function registerBench(program: Command): void {
         }
         const ppStats = pp.length ? meanSd(pp) : null;
         const tgStats = tg.length ? meanSd(tg) : null;
+        if (flags.record) {
+          appendResult(resultsPath(flags.results), {
+            kind: "bench",
+            ...describeRun(m.file, m.kernels.variant, m.kernels.threads),
+            pp_tok_s: ppStats ? round(ppStats.mean) : null,
+            tg_tok_s: tgStats ? round(tgStats.mean) : null,
+            ttft_ms: ttft.length ? round(meanSd(ttft).mean) : null,
+            peak_rss_mb: peakRssMb(),
+          });
+        }
         results.push({
           model: path,
           arch: m.config.arch,

@@ -14,6 +14,7 @@ import { registerInspect } from "./inspect.ts";
 import { registerModels } from "./models.ts";
 import { registerPerplexity } from "./perplexity.ts";
 import { registerQuantize } from "./quantize.ts";
+import { registerReport } from "./report.ts";
 import { registerRun } from "./run.ts";
 import { registerTokenize } from "./tokenize.ts";
 
@@ -37,6 +38,7 @@ registerTokenize(program);
 registerBench(program);
 registerPerplexity(program);
 registerQuantize(program);
+registerReport(program);
 registerDoctor(program);
 
 try {

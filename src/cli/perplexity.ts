@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { ZincError } from "../errors.ts";
 import { computePerplexity } from "../generate/perplexity.ts";
-import { openFromFlags, parseInteger } from "./common.ts";
+import { appendResult, describeRun, resultsPath } from "../report/results.ts";
+import { openFromFlags, parseInteger, peakRssMb } from "./common.ts";
 
 export function registerPerplexity(program: Command): void {
   program
@@ -13,7 +14,9 @@ export function registerPerplexity(program: Command): void {
     .requiredOption("-f, --file <text>", "a UTF-8 text file (data/perplexity.txt is a public-domain one)")
     .option("--ctx <n>", "tokens per chunk", "512")
     .option("--json", "print one JSON object")
-    .action(async (flags: { model?: string; file: string; ctx: string; json?: boolean }) => {
+    .option("--results <file>", "append the result here (default: ZINC_RESULTS or ~/.cache/zinc/results.jsonl)")
+    .option("--no-record", "do not append the result to the results file")
+    .action(async (flags: { model?: string; file: string; ctx: string; json?: boolean; results?: string; record: boolean }) => {
       const ctx = parseInteger(flags.ctx, "--ctx", 8, 1 << 20);
       let text: string;
       try {
@@ -25,6 +28,10 @@ export function registerPerplexity(program: Command): void {
       const result = computePerplexity(model, text, ctx, (c, ppl) => {
         if (!flags.json) process.stderr.write(`[${c + 1}] ${ppl.toFixed(4)}\n`);
       });
+      if (flags.record) {
+        const m = model.model;
+        appendResult(resultsPath(flags.results), { kind: "perplexity", ...describeRun(m.file, m.kernels.variant, m.kernels.threads), ppl: result.perplexity, ppl_ctx: ctx, peak_rss_mb: peakRssMb() });
+      }
       if (flags.json) {
         console.log(JSON.stringify({ model: model.path, ppl: result.perplexity, ppl_uncertainty: result.uncertainty, chunks: result.chunks, ctx, scored_tokens: result.scoredTokens, tok_s: result.tokensPerSecond, variant: model.model.kernels.variant, threads: model.model.kernels.threads }));
       } else {

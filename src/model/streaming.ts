@@ -49,7 +49,7 @@ export function layerRanges(file: GgufFile, layerCount: number): Range[] {
 export function streamingWindowBytes(file: GgufFile, layerCount: number): number {
   const largest = Math.max(0, ...layerRanges(file, layerCount).map((r) => r.size));
   const block = 2 << 20;
-  return 2 * (largest + 2 * block) + outputChunkBytes + 3 * block;
+  return 2 * (largest + 2 * block) + outputChunkBytes + 6 * block;
 }
 
 export function bytesReadFromStorage(): number {
@@ -172,6 +172,25 @@ export class WeightStreamer {
       release(this.file, start, end - start);
     }
     this.prefetch(il + 2);
+    this.dropStrays([il + 1, il + 2]);
+  }
+
+  /**
+   * The kernel's own readahead around page faults fills the cache past the ranges asked for, often into
+   * layers that run much later (file order is not layer order). Drop every cached page outside the pinned
+   * layers and the `upcoming` ones; pages still mapped are left alone by fadvise.
+   */
+  private dropStrays(upcoming: number[]): void {
+    const keep = this.layers
+      .filter((r, j) => r.size > 0 && (this.pinnedLayers[j] || upcoming.includes(j)))
+      .map((r) => [floorBlock(r.address) - this.file.address, ceilBlock(r.address + r.size) - this.file.address] as const)
+      .sort((a, b) => a[0] - b[0]);
+    let from = 0;
+    for (const [start, end] of keep) {
+      if (start > from) dropFileCache(this.file.path, from, start - from);
+      from = Math.max(from, end);
+    }
+    if (from < this.file.fileSize) dropFileCache(this.file.path, from, this.file.fileSize - from);
   }
 
   private outputAddress = -1;
