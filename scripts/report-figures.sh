@@ -10,6 +10,8 @@ export ZINC_MODELS="${ZINC_MODELS:-$PWD/.cache/models}"
 results=docs/results.jsonl
 mkdir -p docs .cache/report-models
 rm -f "$results"
+# Bun from the project (npm install puts it in node_modules/.bin).
+export PATH="$PWD/node_modules/.bin:$PATH"
 zinc() { bun src/cli/main.ts "$@"; }
 for m in smollm2-135m gemma3-270m qwen2.5-coder-0.5b qwen2.5-coder-1.5b; do
   zinc bench -m "$m" -p 128 -n 32 -r 2 --results "$results" > /dev/null

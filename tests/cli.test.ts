@@ -63,6 +63,11 @@ describe("zinc models and zinc pull", () => {
     expect(smol).toMatchObject({ downloaded: true, quant: "Q4_1", arch: "llama", size_bytes: 98362432, fits_ram: true, default: true });
     expect(smol.path).toBe(smollm);
     expect(rows.find((r: { alias: string }) => r.alias === "qwen-7b").fits_ram).toBe(false);
+    // The memory mode: from the file's header when downloaded (exact), from the registry size otherwise.
+    expect(smol.memory_mode).toBe("resident");
+    expect(rows.find((r: { alias: string }) => r.alias === "qwen-7b").memory_mode).toBe("streaming?");
+    const tight = JSON.parse(runCli(["models", "--json", "--ram", "150M"], { env: env() }).stdout);
+    expect(tight.find((r: { alias: string }) => r.alias === "smollm2-135m").memory_mode).toBe("streaming");
     expect(rows.find((r: { alias: string }) => r.alias === "qwen2.5-coder-1.5b").draft).toBe("qwen2.5-coder-0.5b");
   });
 

@@ -4,7 +4,23 @@ import { existsSync, statSync } from "node:fs";
 import { ZincError } from "../errors.ts";
 import { closestAliases, defaultModelAlias, entryPath, findEntry, isDownloaded, modelsDirectory, registry } from "../registry/registry.ts";
 import { pullModel } from "../registry/pull.ts";
+import { openGguf } from "../gguf/reader.ts";
 import { availableMemory, formatBytes, parseSize } from "./common.ts";
+import { inspectSummary } from "./inspect.ts";
+
+/** resident / streaming / refused for a downloaded model at --ctx 4096 under the budget (as zinc inspect). */
+function memoryMode(path: string, budget: number): string {
+  try {
+    const file = openGguf(path);
+    try {
+      return inspectSummary(file, 4096, budget).memory?.mode ?? "unknown";
+    } finally {
+      file.close();
+    }
+  } catch {
+    return "unknown";
+  }
+}
 
 export function registerModels(program: Command): void {
   program
@@ -17,8 +33,10 @@ export function registerModels(program: Command): void {
       const rows = registry.map((e) => {
         const path = entryPath(e);
         const downloaded = isDownloaded(e);
-        // Weights plus ~10% for a 4096-token f16 KV cache and scratch: a first answer; `zinc inspect` is exact.
+        // A downloaded file is read (its header only) for the exact plan at --ctx 4096; otherwise weights plus
+        // ~10% for the KV cache and scratch is a first answer.
         const needed = Math.round(e.size_bytes * 1.1);
+        const mode = downloaded ? memoryMode(path, budget) : needed <= budget ? "resident" : "streaming?";
         return {
           alias: e.alias,
           name: e.name,
@@ -28,6 +46,7 @@ export function registerModels(program: Command): void {
           downloaded,
           path: downloaded ? path : null,
           fits_ram: needed <= budget,
+          memory_mode: mode,
           draft: e.draft ?? null,
           default: e.alias === defaultModelAlias,
         };
@@ -40,7 +59,7 @@ export function registerModels(program: Command): void {
       for (const r of rows) {
         const state = r.downloaded ? "downloaded" : "-";
         console.log(
-          `${(r.default ? "*" : " ") + " " + r.alias.padEnd(20)} ${r.arch.padEnd(7)} ${r.quant.padEnd(7)} ${formatBytes(r.size_bytes).padStart(11)}  ${state.padEnd(10)} ${r.fits_ram ? "fits" : "too big"}`,
+          `${(r.default ? "*" : " ") + " " + r.alias.padEnd(20)} ${r.arch.padEnd(7)} ${r.quant.padEnd(7)} ${formatBytes(r.size_bytes).padStart(11)}  ${state.padEnd(10)} ${r.memory_mode}`,
         );
       }
     });

@@ -94,13 +94,13 @@ export function speedChart(rows: ReportRow[]): string | null {
     const of = measured.filter((r) => `${r.variant}, ${r.threads} threads` === variant).sort((a, b) => a.file_size_mb - b.file_size_mb);
     for (const [test, key] of [["generation", "tg_tok_s"], ["prompt", "pp_tok_s"]] as const) {
       const data = of.filter((r) => r[key] !== null).map((r) => ({ value: [r.file_size_mb, r[key]!], name: `${r.model} ${r.quant}` }));
-      if (data.length) series.push({ name: `${test} (${variant})`, type: "line", data, symbolSize: 8, label: { show: true, formatter: "{b}", fontSize: 9, position: "top" } });
+      if (data.length) series.push({ name: `${test} (${variant})`, type: "line", data, symbolSize: 8, label: { show: true, formatter: "{b}", fontSize: 9, position: "top" }, labelLayout: { hideOverlap: true } });
     }
   }
   return renderSvg({
     title: { text: "Speed against model size", left: "center" },
-    legend: { top: 30 },
-    grid: { top: 80, left: 70, right: 40, bottom: 60 },
+    legend: { top: 42 },
+    grid: { top: 95, left: 70, right: 60, bottom: 60 },
     xAxis: { type: "log", name: "file size (MB)", nameLocation: "middle", nameGap: 30 },
     yAxis: { type: "log", name: "tokens / s", nameLocation: "middle", nameGap: 45 },
     series,
@@ -123,8 +123,8 @@ export function perplexityChart(rows: ReportRow[]): string | null {
   }));
   return renderSvg({
     title: { text: "Perplexity against bits per weight (bang per bit)", left: "center" },
-    legend: { top: 30 },
-    grid: { top: 80, left: 70, right: 40, bottom: 60 },
+    legend: { top: 42 },
+    grid: { top: 95, left: 70, right: 60, bottom: 60 },
     xAxis: { type: "value", name: "bits per weight", nameLocation: "middle", nameGap: 30, scale: true },
     yAxis: { type: "value", name: "perplexity", nameLocation: "middle", nameGap: 45, scale: true },
     series,
