@@ -5,14 +5,23 @@
  * generating (the runtime, the tokenizer and the allocated buffers: the documented constant overhead).
  * A budget that cannot hold even the streaming window is refused before anything is allocated.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { runCli, testModel } from "./helpers.ts";
+
+// mincore counts the file's pages in the page cache, whoever maps them; other tests (in this runner process)
+// map the shared model file, so streaming is measured on a private copy that only the child process maps.
+const dir = mkdtempSync(join(tmpdir(), "zinc-streaming-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const prompt = "The capital of France is";
 
 describe("streaming weights under a memory budget", () => {
   test("gemma3-270m at 64 MiB: same greedy tokens as resident, resident weights and peak RSS within the budget", async () => {
-    const path = await testModel("gemma3-270m");
+    const path = join(dir, "gemma-copy.gguf");
+    copyFileSync(await testModel("gemma3-270m"), path);
     const resident = JSON.parse(runCli(["run", "-m", path, "-p", prompt, "-n", "12", "--ctx", "256", "--json"]).stdout);
     expect(resident.memory.mode).toBe("resident");
     const out = runCli(["run", "-m", path, "-p", prompt, "-n", "12", "--ctx", "256", "--mem-budget", "64M", "--json"]);

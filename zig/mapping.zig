@@ -51,6 +51,9 @@ pub fn advise(address: usize, size: u64, advice: u32) i32 {
 pub fn dropFileCache(path: [*:0]const u8, offset: u64, len: u64) i32 {
     const fd = posix.openZ(path, .{ .ACCMODE = .RDONLY, .CLOEXEC = true }, 0) catch |e| return errnoOf(e);
     defer posix.close(fd);
+    // A file written moments ago (a fresh download) has dirty pages, which DONTNEED cannot drop: write them
+    // back first. Only for the whole-file drop at the start; later ranges were read, never written.
+    if (offset == 0 and len == 0) posix.fdatasync(fd) catch {};
     const rc = linux.fadvise(fd, @intCast(offset), @intCast(len), linux.POSIX_FADV.DONTNEED);
     return @intFromEnum(linux.E.init(rc));
 }
