@@ -116,13 +116,13 @@ inline fn laneSumsScaled16(a: I8x32, c: I8x32, scale16: I16x16) I32x8 {
 /// Q4_K/Q5_K minimum terms as ggml's AVX2 code forms them: lane k = mins[2k]·(bsums[4k]+bsums[4k+1]) +
 /// mins[2k+1]·(bsums[4k+2]+bsums[4k+3]) — each min times the sum of its 32 activations.
 inline fn minsProduct(by: *const b.BlockQ8_K, mins: anytype) @Vector(4, i32) {
-    var prod: @Vector(4, i32) = undefined;
-    inline for (0..4) |k| {
-        const s0 = @as(i32, by.bsums[4 * k]) + by.bsums[4 * k + 1];
-        const s1 = @as(i32, by.bsums[4 * k + 2]) + by.bsums[4 * k + 3];
-        prod[k] = @as(i32, mins[2 * k]) * s0 + @as(i32, mins[2 * k + 1]) * s1;
-    }
-    return prod;
+    // As vectors (ggml's hadd then madd): q8s[j] = bsums[2j] + bsums[2j+1], then pairwise mins · q8s.
+    const bs: @Vector(16, i32) = @as(@Vector(16, i16), by.bsums);
+    const q8s = @shuffle(i32, bs, undefined, [8]i32{ 0, 2, 4, 6, 8, 10, 12, 14 }) + @shuffle(i32, bs, undefined, [8]i32{ 1, 3, 5, 7, 9, 11, 13, 15 });
+    var m: @Vector(8, i32) = undefined;
+    inline for (0..8) |j| m[j] = mins[j];
+    const p = m * q8s;
+    return @shuffle(i32, p, undefined, [4]i32{ 0, 2, 4, 6 }) + @shuffle(i32, p, undefined, [4]i32{ 1, 3, 5, 7 });
 }
 
 /// i32 lane k = a[2k]·c[2k] + a[2k+1]·c[2k+1] (vpmaddwd).
@@ -700,6 +700,8 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                 }
             }
             out[0] = simd.hsum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3])) + summs;
+        } else if (count == max_tile) {
+            kFullTile(t, w, x, stride, out);
         } else {
             var acc: [max_tile]F32x8 = @splat(@splat(0));
             var acc_m: [max_tile]@Vector(4, f32) = @splat(@splat(0));
@@ -750,6 +752,58 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
         else => for (0..count) |k| {
             out[k] = vecDot(t, w, x[k * stride ..][0..w.len * b.blockValues(t) / b.blockValues(b.activationType(t))]);
         },
+    }
+}
+
+/// A full tile of Q4_K/Q5_K/Q6_K tokens, the count known at compile time. Chunk-outer, token-inner: each
+/// chunk's levels and scales are loaded once and feed eight independent integer accumulators (one per token),
+/// which keeps the multiply units busy instead of waiting on one token's chain of adds. The integer lanes are
+/// exact whatever the order, and the float steps per token are vecDotKLanes', so the bits are the same.
+fn kFullTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.BlockQ8_K, stride: usize, out: []f32) void {
+    var acc: [max_tile]F32x8 = @splat(@splat(0));
+    var acc_m: [max_tile]@Vector(4, f32) = @splat(@splat(0));
+    var summs: [max_tile]f32 = @splat(0);
+    for (w, 0..) |*bw, blk| {
+        // Q4_K: ggml's scale unpacking and nibbles straight from the block, nothing staged in memory.
+        const sm = if (t == .q4_k) q4kScalesMins(&bw.scales) else undefined;
+        const u = if (t == .q4_k) undefined else unpackK(t, bw, true);
+        var lanes: [max_tile]I32x8 = @splat(@splat(0));
+        inline for (0..qk_k / 32) |chunk| {
+            const levels: I8x32 = if (t == .q4_k) blk4: {
+                const v: U8x32 = bw.qs[(chunk / 2) * 32 ..][0..32].*;
+                break :blk4 @bitCast(if (chunk % 2 == 0) v & @as(U8x32, @splat(0x0F)) else v >> @as(@Vector(32, u3), @splat(4)));
+            } else u.q[chunk * 32 ..][0..32].*;
+            const scale16: I16x16 = if (t == .q4_k) @splat(sm.scales[chunk]) else if (t == .q6_k)
+                @select(i16, first_half_mask, @as(I16x16, @splat(@intCast(u.scales[2 * chunk]))), @as(I16x16, @splat(@intCast(u.scales[2 * chunk + 1]))))
+            else
+                @splat(@intCast(u.scales[chunk]));
+            inline for (0..max_tile) |k| {
+                lanes[k] += laneSumsScaled16(levels, x[k * stride + blk].qs[chunk * 32 ..][0..32].*, scale16);
+            }
+        }
+        const dw = h(bw.d);
+        inline for (0..max_tile) |k| {
+            const by = &x[k * stride + blk];
+            if (t == .q6_k) {
+                const bsums: @Vector(16, i16) = by.bsums;
+                const sc: @Vector(16, i16) = @as(@Vector(16, i8), bw.scales);
+                lanes[k] -= pairProducts(bsums, sc) << @splat(5);
+            }
+            acc[k] = simd.fusedMulAdd(F32x8, @splat(by.d * dw), toF32x8(lanes[k]), acc[k]);
+            if (t == .q4_k or t == .q5_k) {
+                const dmin = -by.d * h(bw.dmin);
+                const prod = minsProduct(by, if (t == .q4_k) sm.mins else u.mins);
+                if (t == .q4_k) {
+                    acc_m[k] = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m[k]);
+                } else {
+                    summs[k] = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, prod)), summs[k]);
+                }
+            }
+        }
+    }
+    inline for (0..max_tile) |k| {
+        const m = acc_m[k];
+        out[k] = simd.hsum8(acc[k]) + ((m[0] + m[2]) + (m[1] + m[3])) + summs[k];
     }
 }
 
