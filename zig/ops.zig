@@ -150,14 +150,26 @@ pub fn geluExact(x: f32) f32 {
     return 0.5 * x * (1.0 + simd.tanhf(sqrt_2_over_pi * x * inner));
 }
 
+/// GELU of every f16 value, stored as f16: ggml's table_gelu_f16, built the same way on first use (64K
+/// tanhf calls once, instead of one per activation).
+var gelu_table: [1 << 16]f16 = undefined;
+var gelu_table_once = std.once(buildGeluTable);
+
+fn buildGeluTable() void {
+    for (&gelu_table, 0..) |*entry, i| {
+        const h: f16 = @bitCast(@as(u16, @intCast(i)));
+        entry.* = @floatCast(geluExact(h));
+    }
+}
+
 /// ggml's GELU (tanh approximation) as its CPU backend evaluates it: through an f16 table — the input is
 /// rounded to f16 and the result stored as f16 — and exact outside [-10, 10].
 pub fn gelu(x: f32) f32 {
     if (x <= -10.0) return 0;
     if (x >= 10.0) return x;
+    gelu_table_once.call();
     const h: f16 = @floatCast(x);
-    const r: f16 = @floatCast(geluExact(h));
-    return r;
+    return gelu_table[@as(u16, @bitCast(h))];
 }
 
 /// ggml_geglu: y = gelu(gate) * up.
@@ -240,4 +252,14 @@ test "vector exp agrees with @exp within 2 ulp, and swiglu with the scalar formu
     swiglu(&g, &u, &y);
     for (g, u, y) |a, c, o| try std.testing.expectApproxEqAbs(silu(a) * c, o, 1e-5 * @abs(silu(a) * c) + 1e-30);
     try std.testing.expectApproxEqAbs(geluExact(1.3), gelu(1.3), 2e-3);
+}
+
+test "the GELU table gives exactly f16(gelu(f16(x))) for every f16 input inside (-10, 10)" {
+    for (0..1 << 16) |i| {
+        const h: f16 = @bitCast(@as(u16, @intCast(i)));
+        const x: f32 = h;
+        if (std.math.isNan(x) or x <= -10.0 or x >= 10.0) continue;
+        const want: f16 = @floatCast(geluExact(h));
+        try std.testing.expectEqual(@as(u16, @bitCast(want)), @as(u16, @bitCast(@as(f16, @floatCast(gelu(x))))));
+    }
 }
