@@ -31,25 +31,6 @@ inline fn h(x: f16) f32 {
     );
 }
 
-/// Σ a[i]·b[i] over 32 int8 pairs, exact in i32.
-inline fn dotI8(a: I8x32, c: I8x32) i32 {
-    const wa: @Vector(32, i16) = a;
-    const wc: @Vector(32, i16) = c;
-    return @reduce(.Add, @as(@Vector(32, i32), wa * wc));
-}
-
-inline fn dotI8x16(a: I8x16, c: I8x16) i32 {
-    const wa: @Vector(16, i16) = a;
-    const wc: @Vector(16, i16) = c;
-    return @reduce(.Add, @as(@Vector(16, i32), wa * wc));
-}
-
-fn dotScalar(a: []const i8, c: []const i8) i32 {
-    var s: i32 = 0;
-    for (a, c) |x, y| s += @as(i32, x) * @as(i32, y);
-    return s;
-}
-
 const I32x8 = @Vector(8, i32);
 const F32x8 = @Vector(8, f32);
 
@@ -235,15 +216,6 @@ inline fn unpackSimple(comptime t: b.TensorType, blk: *const b.Block(t)) I8x32 {
     };
 }
 
-inline fn combineSimple(comptime t: b.TensorType, x: *const b.Block(t), y: *const b.Block(b.activationType(t)), isum: i32) f32 {
-    const dd = h(x.d) * h(y.d);
-    const s = @as(f32, @floatFromInt(isum)) * dd;
-    return switch (t) {
-        .q4_1, .q5_1 => s + h(x.m) * h(y.s),
-        else => s,
-    };
-}
-
 // ---- K-quants ---------------------------------------------------------------------------------------------------
 
 /// The eight 6-bit scales and mins of a Q4_K/Q5_K block, unpacked as ggml does (utmp with kmask1..3).
@@ -278,7 +250,7 @@ fn subBlockSize(comptime t: b.TensorType) usize {
     };
 }
 
-fn unpackK(comptime t: b.TensorType, blk: *const b.Block(t), comptime vectorized: bool) KUnpacked(subBlockSize(t)) {
+inline fn unpackK(comptime t: b.TensorType, blk: *const b.Block(t), comptime vectorized: bool) KUnpacked(subBlockSize(t)) {
     const sub = comptime subBlockSize(t);
     var u: KUnpacked(sub) = undefined;
     @memset(&u.mins, 0);
@@ -609,22 +581,9 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                 if (t == .q4_1 or t == .q5_1) summs += h(bw.m) * h(bx.s);
             }
             out[0] = simd.hsum8(acc) + summs;
-        } else if (count == max_tile) {
-            simpleFullTile(t, w, x, stride, out);
-        } else {
-            var acc: [max_tile]F32x8 = @splat(@splat(0));
-            var summs: [max_tile]f32 = @splat(0);
-            for (w, 0..) |*bw, blk| {
-                const q = unpackSimple(t, bw);
-                const dw = h(bw.d);
-                for (0..count) |k| {
-                    const bx = &x[k * stride + blk];
-                    const d: F32x8 = @splat(dw * h(bx.d));
-                    acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(simpleLaneSums(t, q, bx.qs)), acc[k]);
-                    if (t == .q4_1 or t == .q5_1) summs[k] += h(bw.m) * h(bx.s);
-                }
-            }
-            for (0..count) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
+        } else switch (count) {
+            inline 2...max_tile => |n| simpleTile(t, n, w, x, stride, out),
+            else => unreachable,
         },
         .q4_k, .q5_k, .q6_k => if (count == 1) {
             // Decode: one token, accumulators in registers.
@@ -700,51 +659,9 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                 }
             }
             out[0] = simd.hsum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3])) + summs;
-        } else if (count == max_tile) {
-            kFullTile(t, w, x, stride, out);
-        } else {
-            var acc: [max_tile]F32x8 = @splat(@splat(0));
-            var acc_m: [max_tile]@Vector(4, f32) = @splat(@splat(0));
-            var summs: [max_tile]f32 = @splat(0);
-            for (w, 0..) |*bw, blk| {
-                const u = unpackK(t, bw, true);
-                // Per 32-value chunk: the levels and an i16 scale per byte pair, built once for the tile.
-                var levels: [qk_k / 32]I8x32 = undefined;
-                var scale16: [qk_k / 32]I16x16 = undefined;
-                inline for (0..qk_k / 32) |chunk| {
-                    levels[chunk] = u.q[chunk * 32 ..][0..32].*;
-                    if (t == .q6_k) {
-                        const first: I16x16 = @splat(@intCast(u.scales[2 * chunk]));
-                        const second: I16x16 = @splat(@intCast(u.scales[2 * chunk + 1]));
-                        scale16[chunk] = @select(i16, first_half_mask, first, second);
-                    } else {
-                        scale16[chunk] = @splat(@intCast(u.scales[chunk]));
-                    }
-                }
-                for (0..count) |k| {
-                    const by = &x[k * stride + blk];
-                    var lanes: I32x8 = @splat(0);
-                    inline for (0..qk_k / 32) |chunk| lanes += laneSumsScaled16(levels[chunk], by.qs[chunk * 32 ..][0..32].*, scale16[chunk]);
-                    if (t == .q6_k) {
-                        inline for (0..8) |j| lanes[j] -= 32 * (@as(i32, by.bsums[2 * j]) * u.scales[2 * j] + @as(i32, by.bsums[2 * j + 1]) * u.scales[2 * j + 1]);
-                    }
-                    const d: F32x8 = @splat(by.d * h(bw.d));
-                    acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[k]);
-                    if (t == .q4_k or t == .q5_k) {
-                        const dmin = -by.d * h(bw.dmin);
-                        const prod = minsProduct(by, u.mins);
-                        if (t == .q4_k) {
-                            acc_m[k] = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m[k]);
-                        } else {
-                            summs[k] = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, prod)), summs[k]);
-                        }
-                    }
-                }
-            }
-            for (0..count) |k| {
-                const m = acc_m[k];
-                out[k] = simd.hsum8(acc[k]) + ((m[0] + m[2]) + (m[1] + m[3])) + summs[k];
-            }
+        } else switch (count) {
+            inline 2...max_tile => |n| kTile(t, n, w, x, stride, out),
+            else => unreachable,
         },
         .f16, .bf16 => for (0..count) |k| {
             out[k] = vecDotHalf(t, w, x[k * stride ..][0..w.len], path == .batch);
@@ -755,36 +672,53 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
     }
 }
 
-/// A full tile of Q4_K/Q5_K/Q6_K tokens, the count known at compile time. Chunk-outer, token-inner: each
-/// chunk's levels and scales are loaded once and feed eight independent integer accumulators (one per token),
-/// which keeps the multiply units busy instead of waiting on one token's chain of adds. The integer lanes are
-/// exact whatever the order, and the float steps per token are vecDotKLanes', so the bits are the same.
-fn kFullTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.BlockQ8_K, stride: usize, out: []f32) void {
-    var acc: [max_tile]F32x8 = @splat(@splat(0));
-    var acc_m: [max_tile]@Vector(4, f32) = @splat(@splat(0));
-    var summs: [max_tile]f32 = @splat(0);
+/// n (2 to max_tile) tokens of Q4_K/Q5_K/Q6_K against one weight row, n known at compile time. Chunk-outer, token-inner: each
+/// chunk's levels and scales are formed once (Q4_K's nibbles and Q6_K's six bits straight from the block,
+/// nothing staged in memory) and feed n independent integer accumulators, which keeps the multiply units busy
+/// instead of waiting on one token's chain of adds. The integer lanes are exact whatever the order, and the
+/// float steps per token are vecDotKLanes', so the bits are the same as one token's decode path.
+fn kTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: [*]const b.BlockQ8_K, stride: usize, out: []f32) void {
+    var acc: [n]F32x8 = @splat(@splat(0));
+    var acc_m: [n]@Vector(4, f32) = @splat(@splat(0));
+    var summs: [n]f32 = @splat(0);
     for (w, 0..) |*bw, blk| {
-        // Q4_K: ggml's scale unpacking and nibbles straight from the block, nothing staged in memory.
+        // Q4_K: ggml's scale unpacking (three u32 operations); Q5_K's fifth bits are staged by unpackK.
         const sm = if (t == .q4_k) q4kScalesMins(&bw.scales) else undefined;
-        const u = if (t == .q4_k) undefined else unpackK(t, bw, true);
-        var lanes: [max_tile]I32x8 = @splat(@splat(0));
+        const u = if (t == .q5_k) unpackK(t, bw, true) else undefined;
+        var lanes: [n]I32x8 = @splat(@splat(0));
         inline for (0..qk_k / 32) |chunk| {
-            const levels: I8x32 = if (t == .q4_k) blk4: {
-                const v: U8x32 = bw.qs[(chunk / 2) * 32 ..][0..32].*;
-                break :blk4 @bitCast(if (chunk % 2 == 0) v & @as(U8x32, @splat(0x0F)) else v >> @as(@Vector(32, u3), @splat(4)));
-            } else u.q[chunk * 32 ..][0..32].*;
-            const scale16: I16x16 = if (t == .q4_k) @splat(sm.scales[chunk]) else if (t == .q6_k)
-                @select(i16, first_half_mask, @as(I16x16, @splat(@intCast(u.scales[2 * chunk]))), @as(I16x16, @splat(@intCast(u.scales[2 * chunk + 1]))))
-            else
-                @splat(@intCast(u.scales[chunk]));
-            inline for (0..max_tile) |k| {
+            const levels: I8x32 = switch (t) {
+                .q4_k => blk4: {
+                    const v: U8x32 = bw.qs[(chunk / 2) * 32 ..][0..32].*;
+                    break :blk4 @bitCast(if (chunk % 2 == 0) v & @as(U8x32, @splat(0x0F)) else v >> @as(@Vector(32, u3), @splat(4)));
+                },
+                .q6_k => blk6: {
+                    // Chunk j of each 128-value half: low nibbles of ql[0..32] / ql[32..64], then high nibbles,
+                    // with bit pair j of qh on top.
+                    const half = chunk / 4;
+                    const j = chunk % 4;
+                    const l: U8x32 = bw.ql[half * 64 + (j % 2) * 32 ..][0..32].*;
+                    const hv: U8x32 = bw.qh[half * 32 ..][0..32].*;
+                    const low = if (j < 2) l & @as(U8x32, @splat(0xF)) else l >> @as(@Vector(32, u3), @splat(4));
+                    const high = ((hv >> @as(@Vector(32, u3), @splat(2 * j))) & @as(U8x32, @splat(3))) << @as(@Vector(32, u3), @splat(4));
+                    break :blk6 @bitCast(low | high);
+                },
+                else => u.q[chunk * 32 ..][0..32].*,
+            };
+            const scale16: I16x16 = switch (t) {
+                .q4_k => @splat(sm.scales[chunk]),
+                .q6_k => @select(i16, first_half_mask, @as(I16x16, @splat(bw.scales[2 * chunk])), @as(I16x16, @splat(bw.scales[2 * chunk + 1]))),
+                else => @splat(@intCast(u.scales[chunk])),
+            };
+            inline for (0..n) |k| {
                 lanes[k] += laneSumsScaled16(levels, x[k * stride + blk].qs[chunk * 32 ..][0..32].*, scale16);
             }
         }
         const dw = h(bw.d);
-        inline for (0..max_tile) |k| {
+        inline for (0..n) |k| {
             const by = &x[k * stride + blk];
             if (t == .q6_k) {
+                // ggml's q8sclsub: lane k -= 32 × (bsums[2k]·scale[2k] + bsums[2k+1]·scale[2k+1]).
                 const bsums: @Vector(16, i16) = by.bsums;
                 const sc: @Vector(16, i16) = @as(@Vector(16, i8), bw.scales);
                 lanes[k] -= pairProducts(bsums, sc) << @splat(5);
@@ -801,27 +735,27 @@ fn kFullTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Bloc
             }
         }
     }
-    inline for (0..max_tile) |k| {
+    inline for (0..n) |k| {
         const m = acc_m[k];
         out[k] = simd.hsum8(acc[k]) + ((m[0] + m[2]) + (m[1] + m[3])) + summs[k];
     }
 }
 
-/// A full tile of simple-type tokens with the count known at compile time, so the eight accumulators live in
-/// registers. The per-token arithmetic is exactly vecDotSimple's.
-fn simpleFullTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, out: []f32) void {
-    var acc: [max_tile]F32x8 = @splat(@splat(0));
-    var summs: [max_tile]f32 = @splat(0);
+/// n (2 to max_tile) tokens of a simple type against one weight row, n known at compile time so the
+/// accumulators live in registers. The per-token arithmetic is exactly vecDotSimple's.
+fn simpleTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, out: []f32) void {
+    var acc: [n]F32x8 = @splat(@splat(0));
+    var summs: [n]f32 = @splat(0);
     for (w, 0..) |*bw, blk| {
         const q = unpackSimple(t, bw);
         const dw = h(bw.d);
-        inline for (0..max_tile) |k| {
+        inline for (0..n) |k| {
             const bx = &x[k * stride + blk];
             acc[k] = simd.fusedMulAdd(F32x8, @splat(dw * h(bx.d)), toF32x8(simpleLaneSums(t, q, bx.qs)), acc[k]);
             if (t == .q4_1 or t == .q5_1) summs[k] += h(bw.m) * h(bx.s);
         }
     }
-    inline for (0..max_tile) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
+    inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
 }
 
 // ---- public entry points ----------------------------------------------------------------------------------------
