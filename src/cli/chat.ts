@@ -4,11 +4,11 @@
  * tokens. Piped stdin works too: one user turn per line. Ctrl-C stops an answer; at the prompt it exits.
  */
 import type { Command } from "commander";
-import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { ZincError } from "../errors.ts";
 import type { ChatMessage } from "../index.ts";
-import { dim, openDraft, openFromFlags } from "./common.ts";
+import { dim, openDraft, openFromFlags, writeFileAtomic } from "./common.ts";
 import { addGenerationOptions, samplingFromFlags, type GenerationFlags } from "./run.ts";
 
 interface ChatFlags extends GenerationFlags {
@@ -123,9 +123,7 @@ export function registerChat(program: Command): void {
             return true;
           case "/save": {
             if (!arg) throw new ZincError("/save needs a file name");
-            const tmp = `${arg}.tmp`;
-            writeFileSync(tmp, JSON.stringify({ system, messages }, null, 2));
-            renameSync(tmp, arg);
+            writeFileAtomic(arg, JSON.stringify({ system, messages }, null, 2));
             console.error(dim(`[saved ${messages.length} messages to ${arg}]`));
             return true;
           }

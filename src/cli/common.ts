@@ -1,5 +1,5 @@
 /** Pieces every command shares: option parsing with clear errors, model opening, memory and timing facts. */
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { freemem } from "node:os";
 import { ZincError } from "../errors.ts";
 import { openLoadedModel, type LoadedModel } from "../index.ts";
@@ -43,20 +43,23 @@ export function availableMemory(): number {
   return freemem();
 }
 
-export function currentRssMb(): number {
+/** A memory figure of this process from /proc/self/status in MB (the current RSS where there is no /proc). */
+function statusMb(field: "VmRSS" | "VmHWM"): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync("/proc/self/status", "utf8"));
     if (m) return Math.round(Number(m[1]) / 1024);
   } catch {}
   return Math.round(process.memoryUsage().rss / 1024 / 1024);
 }
 
-export function peakRssMb(): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync("/proc/self/status", "utf8"));
-    if (m) return Math.round(Number(m[1]) / 1024);
-  } catch {}
-  return Math.round(process.memoryUsage().rss / 1024 / 1024);
+export const currentRssMb = () => statusMb("VmRSS");
+export const peakRssMb = () => statusMb("VmHWM");
+
+/** Written to a temporary name and renamed, so the file is either whole or absent. */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
 }
 
 export interface ModelFlags {

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { metaArray, metaString, openGguf, type GgufFile } from "../gguf/reader.ts";
 import { readConfig } from "../model/config.ts";
-import { estimateMemory, streamingBytes } from "../model/memory.ts";
+import { estimateMemory, memoryModeFor, streamingBytes } from "../model/memory.ts";
 import { streamingWindowBytes } from "../model/streaming.ts";
 import { locateModel } from "../registry/registry.ts";
 import { availableMemory, formatBytes, parseInteger, parseSize } from "./common.ts";
@@ -49,7 +49,7 @@ export function inspectSummary(file: GgufFile, ctx: number, ram: number) {
       total_q8_0_bytes: weightBytes + kvQ8 + scratch,
       streaming_f16_bytes: streamF16,
       ram_bytes: ram,
-      mode: total <= ram ? "resident" : streamF16 <= ram ? "streaming" : "refused",
+      mode: memoryModeFor(f16, window, ram),
       verdict:
         total <= ram
           ? "fits"

@@ -1,17 +1,11 @@
 /** `zinc report`: the results registry as a Markdown table and as SVG + PNG charts. */
 import type { Command } from "commander";
-import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ZincError } from "../errors.ts";
 import { markdownTable, perplexityChart, reportRows, speedChart, svgToPng } from "../report/report.ts";
 import { readResults, resultsPath } from "../report/results.ts";
-
-/** Written to a temporary name and renamed, so a chart is either whole or absent. */
-function writeAtomic(path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
+import { writeFileAtomic } from "./common.ts";
 
 export function registerReport(program: Command): void {
   program
@@ -31,8 +25,8 @@ export function registerReport(program: Command): void {
       const written: string[] = [];
       for (const [name, svg] of [["speed", speedChart(rows)], ["perplexity", perplexityChart(rows)]] as const) {
         if (!svg) continue;
-        writeAtomic(join(flags.out, `${name}.svg`), svg);
-        writeAtomic(join(flags.out, `${name}.png`), svgToPng(svg));
+        writeFileAtomic(join(flags.out, `${name}.svg`), svg);
+        writeFileAtomic(join(flags.out, `${name}.png`), svgToPng(svg));
         written.push(`${name}.svg`, `${name}.png`);
       }
       if (flags.json) console.log(JSON.stringify(rows, null, 2));

@@ -38,10 +38,16 @@ export function streamingBytes(estimate: MemoryEstimate, windowBytes: number): n
  * streaming when the KV cache, the scratch and a window of weights (two layers and an output chunk) fit;
  * otherwise refuses with the numbers and the ways out.
  */
-export function planMemory(estimate: MemoryEstimate, windowBytes: number, budget: number, contextLength: number): MemoryMode {
+/** The mode a budget gives, without refusing: what `zinc inspect` and `zinc models` show. */
+export function memoryModeFor(estimate: MemoryEstimate, windowBytes: number, budget: number): MemoryMode | "refused" {
   if (estimate.totalBytes <= budget) return "resident";
+  return streamingBytes(estimate, windowBytes) <= budget ? "streaming" : "refused";
+}
+
+export function planMemory(estimate: MemoryEstimate, windowBytes: number, budget: number, contextLength: number): MemoryMode {
+  const mode = memoryModeFor(estimate, windowBytes, budget);
+  if (mode !== "refused") return mode;
   const streaming = streamingBytes(estimate, windowBytes);
-  if (streaming <= budget) return "streaming";
   throw new ZincError(
     `not enough memory: this model needs ${mib(estimate.totalBytes)} (weights ${mib(estimate.weightBytes)} + KV cache ${mib(estimate.kvCacheBytes)} at --ctx ${contextLength} + scratch ${mib(estimate.scratchBytes)}), and ${mib(streaming)} even streaming its weights, but the budget is ${mib(budget)}`,
     "use a smaller quant, a shorter --ctx, --kv-type q8_0, or raise --mem-budget",

@@ -91,11 +91,12 @@ export class Model {
       throw new ZincError(`a q8_0 KV cache needs head sizes divisible by 32 (this model's are ${c.headDim}/${c.valueDim})`, "use --kv-type f16");
     }
     this.memory = estimateMemory(c, file.tensors.reduce((n, t) => n + t.byteSize, 0), this.contextLength, B, kvType);
-    this.memoryMode = options.memoryBudget !== undefined ? planMemory(this.memory, streamingWindowBytes(file, c.layerCount), options.memoryBudget, this.contextLength) : "resident";
+    const window = streamingWindowBytes(file, c.layerCount);
+    this.memoryMode = options.memoryBudget !== undefined ? planMemory(this.memory, window, options.memoryBudget, this.contextLength) : "resident";
     this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
     this.streamer =
       this.memoryMode === "streaming"
-        ? new WeightStreamer(file, c.layerCount, this.weights.tokenEmbedding, this.weights.output, options.memoryBudget! - streamingBytes(this.memory, streamingWindowBytes(file, c.layerCount)))
+        ? new WeightStreamer(file, c.layerCount, this.weights.tokenEmbedding, this.weights.output, options.memoryBudget! - streamingBytes(this.memory, window))
         : null;
     this.streamer?.dropCached();
     const qWidth = c.headCount * c.headDim;
