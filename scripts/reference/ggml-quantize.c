@@ -10,26 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "ggml.h"
+#include "reference-data.h"
 
 #define ROWS 6
 #define COLS 512
 
-static uint64_t state = 0x9E3779B97F4A7C15ull;
-static double uniform(void) {
-    state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-    return (double)(state >> 11) / 9007199254740992.0;
-}
-static double normal(void) {
-    double u = uniform(), v = uniform();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
-
-static void hex(const void * p, size_t n) {
-    const uint8_t * b = p;
-    for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
-}
-
 int main(void) {
+    rng_state = 0x9E3779B97F4A7C15ull;
     // Rows chosen to reach every branch of the quantizers: plain weights, heavy outliers, all-positive values
     // (min clamped to 0), a row with all-zero and constant blocks, tiny magnitudes, and ternary-like values.
     static float x[ROWS * COLS];

@@ -14,27 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ggml.h"
+#include "reference-data.h"
 #include "ggml-cpu.h"
 
 #define ROWS 8
 #define TOKENS 8
 #define COLS 512
 
-static uint64_t state = 0x2545F4914F6CDD1Dull;
-static double uniform(void) {
-    state ^= state << 13; state ^= state >> 7; state ^= state << 17;
-    return (double)(state >> 11) / 9007199254740992.0;
-}
-static double normal(void) {
-    double u = uniform(), v = uniform();
-    return sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v);
-}
-static void hex(const void * p, size_t n) {
-    const uint8_t * b = p;
-    for (size_t i = 0; i < n; i++) printf("%02x", b[i]);
-}
-
 int main(void) {
+    rng_state = 0x2545F4914F6CDD1Dull;
     ggml_cpu_init();
     static float w[ROWS * COLS], x[TOKENS * COLS];
     for (int i = 0; i < ROWS * COLS; i++) w[i] = (float)(0.05 * normal());
