@@ -55,6 +55,22 @@ describe.each(runnable)("kernels of variant %s", (variant) => {
     }
   });
 
+  test("the read-bandwidth probe reads every byte: its checksum equals one computed here", () => {
+    const bytes = new Uint8Array(1 << 20);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 2654435761) >>> 24;
+    for (const [offset, length] of [[0, 0], [0, 1], [3, 130], [1, 4099], [0, bytes.length], [5, bytes.length - 5]]) {
+      const view = bytes.subarray(offset, offset + length);
+      // Wrapping sum of little-endian u64 words, then the trailing bytes.
+      const dv = new DataView(view.buffer, view.byteOffset, view.byteLength);
+      let want = 0n;
+      const words = Math.floor(length / 8);
+      for (let w = 0; w < words; w++) want = (want + dv.getBigUint64(w * 8, true)) & 0xffffffffffffffffn;
+      for (let i = words * 8; i < length; i++) want = (want + BigInt(view[i])) & 0xffffffffffffffffn;
+      expect(kernels.readChecksumReference(view)).toBe(want);
+      expect(kernels.readChecksum(view)).toBe(want);
+    }
+  });
+
   test("matmul SIMD equals the scalar reference for every weight type, over several tokens", () => {
     const rows = 7;
     const cols = 512;

@@ -13,10 +13,11 @@ const vec_dot = @import("quants/vec_dot.zig");
 const ops = @import("ops.zig");
 const attention = @import("attention.zig");
 const mapping = @import("mapping.zig");
+const bandwidth = @import("bandwidth.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 6;
+pub const abi_version: u32 = 7;
 
 pub const Status = enum(i32) {
     ok = 0,
@@ -68,6 +69,19 @@ export fn zinc_dot_f32(a: [*]const f32, b: [*]const f32, n: u64) f32 {
 
 export fn zinc_dot_f32_reference(a: [*]const f32, b: [*]const f32, n: u64) f32 {
     return dot.dotF32Reference(a[0..n], b[0..n]);
+}
+
+// ---- memory bandwidth ---------------------------------------------------------------------------------------
+
+/// Reads `len` bytes once across the pool (each thread its own contiguous part) and returns their checksum;
+/// timed by benchmarks as the machine's read bandwidth.
+export fn zinc_read_checksum(bytes: [*]const u8, len: u64) u64 {
+    return bandwidth.parallelChecksum(runtime.pool(), bytes[0..len]);
+}
+
+/// The same checksum in scalar code, one thread: the reference the tests compare against.
+export fn zinc_read_checksum_reference(bytes: [*]const u8, len: u64) u64 {
+    return bandwidth.checksumReference(bytes[0..len]);
 }
 
 // ---- any tensor type ------------------------------------------------------------------------------------------
@@ -259,4 +273,5 @@ test {
     _ = @import("ops.zig");
     _ = @import("attention.zig");
     _ = @import("mapping.zig");
+    _ = @import("bandwidth.zig");
 }

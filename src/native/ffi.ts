@@ -22,6 +22,9 @@ const symbolTable = {
   zinc_dot_f32: { args: [ptr, ptr, u64], returns: f32 },
   zinc_dot_f32_reference: { args: [ptr, ptr, u64], returns: f32 },
 
+  zinc_read_checksum: { args: [ptr, u64], returns: u64 },
+  zinc_read_checksum_reference: { args: [ptr, u64], returns: u64 },
+
   zinc_dequantize_row: { args: [u32, ptr, ptr, u64], returns: i32 },
   zinc_quantize_rows: { args: [u32, ptr, ptr, u64, u64], returns: i32 },
   zinc_quantize_weights: { args: [u32, ptr, ptr, u64, u64], returns: i32 },
@@ -51,7 +54,7 @@ const symbolTable = {
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 6;
+export const expectedAbiVersion = 7;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 

@@ -118,6 +118,10 @@ export interface Kernels {
 
   dotF32(a: Float32Array, b: Float32Array): number;
   dotF32Reference(a: Float32Array, b: Float32Array): number;
+  /** Reads every byte of `bytes` once across the kernel threads (a read-bandwidth probe); returns a checksum. */
+  readChecksum(bytes: Uint8Array): bigint;
+  /** The same checksum in scalar code on one thread. */
+  readChecksumReference(bytes: Uint8Array): bigint;
   /** Dequantizes n values of `type` starting at `src` (a whole number of blocks) into `out`. */
   dequantizeRow(type: TensorTypeInfo, src: NativeBuffer, srcBytes: number, out: Float32Array): void;
   /** Quantizes rows × cols f32 values to `type` (an activation type or a simple weight type). */
@@ -214,6 +218,12 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
     dotF32Reference(a, b) {
       check(a.length === b.length, `dotF32Reference lengths ${a.length} != ${b.length}`);
       return n.zinc_dot_f32_reference(a, b, a.length);
+    },
+    readChecksum(bytes) {
+      return BigInt(n.zinc_read_checksum(bytes, bytes.byteLength));
+    },
+    readChecksumReference(bytes) {
+      return BigInt(n.zinc_read_checksum_reference(bytes, bytes.byteLength));
     },
     dequantizeRow(type, src, srcBytes, out) {
       wholeBlocks(type, out.length, "dequantizeRow");
