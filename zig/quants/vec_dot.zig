@@ -572,28 +572,73 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
     }
     switch (t) {
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (count == 1) {
-            // Decode: one token, the accumulator stays in a register.
-            var acc: F32x8 = @splat(0);
-            var summs: f32 = 0;
-            for (w, x[0..w.len]) |*bw, *bx| {
-                const d: F32x8 = @splat(h(bw.d) * h(bx.d));
-                acc = simd.fusedMulAdd(F32x8, d, toF32x8(simpleLaneSums(t, unpackSimple(t, bw), bx.qs)), acc);
-                if (t == .q4_1 or t == .q5_1) summs += h(bw.m) * h(bx.s);
-            }
-            out[0] = simd.hsum8(acc) + summs;
+            decodeRows(t, 1, w.ptr, w.len, x[0..w.len], null, out.ptr, 1);
         } else switch (count) {
             inline 2...max_tile => |n| simpleTile(t, n, w, x, stride, out),
             else => unreachable,
         },
         .q4_k, .q5_k, .q6_k => if (count == 1) {
-            // Decode: one token, accumulators in registers.
-            var acc: F32x8 = @splat(0);
-            var acc_m: @Vector(4, f32) = @splat(0);
-            var summs: f32 = 0;
-            for (w, x[0..w.len]) |*bw, *by| {
-                if (t == .q4_k) {
-                    // The hottest block type gets ggml's scale unpacking (three u32 operations) and nibbles
-                    // taken straight from the block, with nothing staged in memory.
+            decodeRows(t, 1, w.ptr, w.len, x[0..w.len], null, out.ptr, 1);
+        } else switch (count) {
+            inline 2...max_tile => |n| kTile(t, n, w, x, stride, out),
+            else => unreachable,
+        },
+        .f16, .bf16 => for (0..count) |k| {
+            out[k] = vecDotHalf(t, w, x[k * stride ..][0..w.len], path == .batch);
+        },
+        else => for (0..count) |k| {
+            out[k] = vecDot(t, w, x[k * stride ..][0..w.len * b.blockValues(t) / b.blockValues(b.activationType(t))]);
+        },
+    }
+}
+
+/// Whether matrix × vector goes through decodeRows for type t: the types whose vec_dot is one fused chain per
+/// block. (IQ4_NL's vec_dot keeps two; decodeRows sums it with one, as tinyBLAS does a batch's last token.)
+pub fn hasDecodeRows(comptime t: b.TensorType) bool {
+    return switch (t) {
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_k, .q5_k, .q6_k => true,
+        else => false,
+    };
+}
+
+/// What Q4_0 decode needs from one Q8_0 activation block, formed once per matrix × vector rather than once
+/// per weight row: the block scale as f32, and 8 × the sum of each lane's four activations. With those, a
+/// lane of (q − 8)·a is maddubs(q, a) summed to the lane minus the prepared term — no sign trick, no scale
+/// conversion per row. The lanes are exact integers either way, so the bits are vec_dot's.
+pub const Q4_0Prepared = struct { d: f32, sums8: I32x8 };
+
+pub fn prepareQ4_0(x: []const b.BlockQ8_0, out: []Q4_0Prepared) void {
+    for (x, out[0..x.len]) |*bx, *p| {
+        p.d = h(bx.d);
+        p.sums8 = laneSumsScaled16(@splat(1), bx.qs, @splat(1)) << @splat(3);
+    }
+}
+
+/// Decode for r weight rows at once (r known at compile time): out[i] = dot(row i, x), where row i starts
+/// i·row_stride blocks after w. Each row is summed exactly as its one-token vec_dot (the same float steps in
+/// the same order, so the same bits); what r buys is r independent accumulator chains. One row's chain is a
+/// fused multiply-add per block, whose latency, not the multiply units or memory, bounds a one-row loop over
+/// small blocks (Q4_0 moves 18 bytes per 4-cycle FMA). The activation block is loaded once for all r rows.
+/// `prepared` (Q4_0 only, optional): prepareQ4_0 of x.
+pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.Block(b.activationType(t)), prepared: ?[*]const Q4_0Prepared, out: [*]f32, out_stride: usize) void {
+    var acc: [r]F32x8 = @splat(@splat(0));
+    var acc_m: [r]@Vector(4, f32) = @splat(@splat(0));
+    var summs: [r]f32 = @splat(0);
+    for (x, 0..) |*by, blk| {
+        inline for (0..r) |i| {
+            const bw = &w[i * row_stride + blk];
+            switch (t) {
+                .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (t == .q4_0 and prepared != null) {
+                    const p = &prepared.?[blk];
+                    const lanes = laneSumsScaled16(@bitCast(nibbles(bw.qs)), by.qs, @splat(1)) - p.sums8;
+                    acc[i] = simd.fusedMulAdd(F32x8, @splat(h(bw.d) * p.d), toF32x8(lanes), acc[i]);
+                } else {
+                    const d: F32x8 = @splat(h(bw.d) * h(by.d));
+                    acc[i] = simd.fusedMulAdd(F32x8, d, toF32x8(simpleLaneSums(t, unpackSimple(t, bw), by.qs)), acc[i]);
+                    if (t == .q4_1 or t == .q5_1) summs[i] += h(bw.m) * h(by.s);
+                },
+                .q4_k => {
+                    // ggml's scale unpacking (three u32 operations) and nibbles straight from the block.
                     const sm = q4kScalesMins(&bw.scales);
                     var lanes: I32x8 = @splat(0);
                     inline for (0..4) |p| {
@@ -603,12 +648,11 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                         lanes += laneSumsScaled16(lo, by.qs[p * 64 ..][0..32].*, @splat(sm.scales[2 * p]));
                         lanes += laneSumsScaled16(hi, by.qs[p * 64 + 32 ..][0..32].*, @splat(sm.scales[2 * p + 1]));
                     }
-                    acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
+                    acc[i] = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc[i]);
                     const prod = minsProduct(by, sm.mins);
-                    acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(-by.d * h(bw.dmin)), @floatFromInt(prod), acc_m);
-                    continue;
-                }
-                if (t == .q6_k) {
+                    acc_m[i] = simd.fusedMulAdd(@Vector(4, f32), @splat(-by.d * h(bw.dmin)), @floatFromInt(prod), acc_m[i]);
+                },
+                .q6_k => {
                     var lanes: I32x8 = @splat(0);
                     const sc: @Vector(16, i16) = @as(@Vector(16, i8), bw.scales);
                     inline for (0..2) |half| {
@@ -632,43 +676,29 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
                     // ggml's q8sclsub: lane k -= 32 × (bsums[2k]·scale[2k] + bsums[2k+1]·scale[2k+1]).
                     const bsums: @Vector(16, i16) = by.bsums;
                     lanes -= pairProducts(bsums, sc) << @splat(5);
-                    acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
-                    continue;
-                }
-                const u = unpackK(t, bw, true);
-                var lanes: I32x8 = @splat(0);
-                inline for (0..qk_k / 32) |chunk| {
-                    const scale16: I16x16 = if (t == .q6_k)
-                        @select(i16, first_half_mask, @as(I16x16, @splat(@intCast(u.scales[2 * chunk]))), @as(I16x16, @splat(@intCast(u.scales[2 * chunk + 1]))))
-                    else
-                        @splat(@intCast(u.scales[chunk]));
-                    lanes += laneSumsScaled16(u.q[chunk * 32 ..][0..32].*, by.qs[chunk * 32 ..][0..32].*, scale16);
-                }
-                if (t == .q6_k) {
-                    inline for (0..8) |j| lanes[j] -= 32 * (@as(i32, by.bsums[2 * j]) * u.scales[2 * j] + @as(i32, by.bsums[2 * j + 1]) * u.scales[2 * j + 1]);
-                }
-                acc = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc);
-                if (t == .q4_k or t == .q5_k) {
-                    const dmin = -by.d * h(bw.dmin);
-                    const prod = minsProduct(by, u.mins);
-                    if (t == .q4_k) {
-                        acc_m = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m);
-                    } else {
-                        summs = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, prod)), summs);
+                    acc[i] = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc[i]);
+                },
+                .q5_k => {
+                    const u = unpackK(t, bw, true);
+                    var lanes: I32x8 = @splat(0);
+                    inline for (0..qk_k / 32) |chunk| {
+                        lanes += laneSumsScaled16(u.q[chunk * 32 ..][0..32].*, by.qs[chunk * 32 ..][0..32].*, @splat(@intCast(u.scales[chunk])));
                     }
-                }
+                    acc[i] = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc[i]);
+                    const dmin = -by.d * h(bw.dmin);
+                    summs[i] = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, minsProduct(by, u.mins))), summs[i]);
+                },
+                else => @compileError("no decodeRows for this type"),
             }
-            out[0] = simd.hsum8(acc) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3])) + summs;
-        } else switch (count) {
-            inline 2...max_tile => |n| kTile(t, n, w, x, stride, out),
-            else => unreachable,
-        },
-        .f16, .bf16 => for (0..count) |k| {
-            out[k] = vecDotHalf(t, w, x[k * stride ..][0..w.len], path == .batch);
-        },
-        else => for (0..count) |k| {
-            out[k] = vecDot(t, w, x[k * stride ..][0..w.len * b.blockValues(t) / b.blockValues(b.activationType(t))]);
-        },
+        }
+    }
+    inline for (0..r) |i| {
+        const m = acc_m[i];
+        out[i * out_stride] = switch (t) {
+            .q4_k => simd.hsum8(acc[i]) + ((m[0] + m[2]) + (m[1] + m[3])),
+            .q4_1, .q5_1, .q5_k => simd.hsum8(acc[i]) + summs[i],
+            else => simd.hsum8(acc[i]),
+        };
     }
 }
 
