@@ -41,6 +41,7 @@ interface Case {
   flops: number;
 }
 const cases = new Map<string, Case>();
+const copiedBytes = 256e6;
 
 // The machine's read bandwidth, timed in this run (first and last, since a shared machine drifts): every
 // kernel thread streams its part of 1 GiB once, as a decode kernel streams weights. Matrix × vector figures
@@ -61,8 +62,13 @@ for (const typeName of types) {
     if (!variants.some((v) => tokenCounts.some((t) => filter.test(`${typeName} ${cols}x${rows} t${t} ${v}`)))) continue;
     // Rows must be whole blocks (K-quants: 256 values; llama-quantize gives 896-wide matrices another type).
     if (cols % type.blockValues !== 0) continue;
-    // Weights are generated once per type and shape (with the first variant's kernels) and shared.
+    // Weights are generated once per type and shape (with the first variant's kernels) and shared. Calls cycle
+    // through copies of them totalling at least 256 MB, 8× the last-level cache here, as a forward pass moves
+    // from matrix to matrix: a matrix read again at once would partly come from L3 (its replacement is not
+    // strict LRU), which inflated the GB/s of 40–70 MB matrices past the memory's read bandwidth.
     const weights = randomWeights(loadKernels({ variant: variants[0], threads }), type, rows, cols, rows + cols);
+    const copies = Array.from({ length: Math.min(64, Math.ceil(copiedBytes / weights.byteLength)) }, (_, i) => (i === 0 ? weights : weights.slice()));
+    let next = 0;
     for (const tokens of tokenCounts) {
       const x = randomNormal(tokens * cols, 5);
       for (const variant of variants) {
@@ -73,8 +79,9 @@ for (const typeName of types) {
         if (!filter.test(name)) continue;
         cases.set(name, { name, type: typeName, shape: `${cols}x${rows}`, variant, tokens, bytes: weights.byteLength, flops: 2 * rows * cols * tokens });
         bench(name, () => {
+          const w = copies[next++ % copies.length];
           k.quantizeRows(act, x, tokens, cols, xq);
-          k.matmul(type, weights, weights.byteLength, xq, y, rows, cols, tokens);
+          k.matmul(type, w, w.byteLength, xq, y, rows, cols, tokens);
           do_not_optimize(y);
         });
       }
