@@ -13,9 +13,6 @@ const threadpool = @import("threadpool.zig");
 /// each weight block is unpacked once per tile.
 const token_tile = vec_dot.max_tile;
 
-/// Q4_0 decode prepares each activation block once per call on the stack (36 KB at this size): rows of up to
-/// 32768 values, more than any supported model's widest input. Wider rows take the unprepared path.
-const max_prepared_blocks = 1024;
 
 pub fn Matmul(comptime t: b.TensorType) type {
     const W = b.Block(t);
@@ -44,11 +41,11 @@ pub fn Matmul(comptime t: b.TensorType) type {
                 // of this thread's range. Two streams a page or more apart are each followed by the hardware
                 // prefetcher; two adjacent rows (interleaved reads within one page) were 25–40% slower here.
                 const x = self.x[0..a_blocks];
-                var prepared_buffer: [max_prepared_blocks]vec_dot.Q4_0Prepared = undefined;
-                const prepared: ?[*]const vec_dot.Q4_0Prepared = if (t == .q4_0 and a_blocks <= max_prepared_blocks) blk: {
-                    vec_dot.prepareQ4_0(x, &prepared_buffer);
+                var prepared_buffer: vec_dot.PreparedActivations = undefined;
+                const prepared: ?*const vec_dot.PreparedActivations = if (comptime vec_dot.usesPreparedActivations(t)) (if (a_blocks <= vec_dot.max_prepared_blocks) blk: {
+                    vec_dot.prepareActivations(t, x, &prepared_buffer);
                     break :blk &prepared_buffer;
-                } else null;
+                } else null) else null;
                 const n = row_end - row_start;
                 const half = n / 2;
                 for (row_start..row_start + half) |row| {
@@ -146,7 +143,7 @@ test "Matmul over several tokens equals per-row reference dots for every weight 
         var xf: [max_tokens * cols]f32 = undefined;
         for (&xf) |*v| v.* = rand.floatNorm(f32);
         var xa: [max_tokens * apr]A = undefined;
-        // One token (decode: rows in pairs, Q4_0 prepared) and a batch (token tiles), odd row counts per thread.
+        // One token (decode: rows in pairs, activations prepared) and a batch (token tiles), odd row counts per thread.
         for ([_]usize{ 1, max_tokens }) |tokens| {
             QuantizeRows(at, .activations).run(&pool, &xf, &xa, tokens, cols);
             var y: [max_tokens * rows]f32 = undefined;

@@ -601,16 +601,33 @@ pub fn hasDecodeRows(comptime t: b.TensorType) bool {
     };
 }
 
-/// What Q4_0 decode needs from one Q8_0 activation block, formed once per matrix × vector rather than once
-/// per weight row: the block scale as f32, and 8 × the sum of each lane's four activations. With those, a
-/// lane of (q − 8)·a is maddubs(q, a) summed to the lane minus the prepared term — no sign trick, no scale
-/// conversion per row. The lanes are exact integers either way, so the bits are vec_dot's.
-pub const Q4_0Prepared = struct { d: f32, sums8: I32x8 };
+/// Whether decodeRows can use PreparedActivations for type t.
+pub fn usesPreparedActivations(comptime t: b.TensorType) bool {
+    return switch (t) {
+        .q4_0, .q4_1, .q5_0, .q5_1, .q8_0 => true,
+        else => false,
+    };
+}
 
-pub fn prepareQ4_0(x: []const b.BlockQ8_0, out: []Q4_0Prepared) void {
-    for (x, out[0..x.len]) |*bx, *p| {
-        p.d = h(bx.d);
-        p.sums8 = laneSumsScaled16(@splat(1), bx.qs, @splat(1)) << @splat(3);
+pub const max_prepared_blocks = 1024;
+
+/// What decode of a simple type needs from each activation block, formed once per matrix × vector rather than
+/// once per weight row: the scales d (and Q8_1's s) as f32, and the sum of each lane's four activations. With
+/// those, a lane of (q − 8)·a (Q4_0; q − 16 for Q5_0) is maddubs(q, a) summed to the lane minus 8 (16) × the
+/// prepared sum — no sign trick — and no f16 scale of the activations is converted per row. The lanes are exact
+/// integers either way and the float steps are vec_dot's, so the bits are the same.
+pub const PreparedActivations = struct {
+    d: [max_prepared_blocks]f32,
+    s: [max_prepared_blocks]f32,
+    sums: [max_prepared_blocks]I32x8,
+};
+
+pub fn prepareActivations(comptime t: b.TensorType, x: []const b.Block(b.activationType(t)), p: *PreparedActivations) void {
+    std.debug.assert(x.len <= max_prepared_blocks);
+    for (x, 0..) |*bx, i| {
+        p.d[i] = h(bx.d);
+        if (t == .q4_1 or t == .q5_1) p.s[i] = h(bx.s);
+        if (t == .q4_0 or t == .q5_0) p.sums[i] = laneSumsScaled16(@splat(1), bx.qs, @splat(1));
     }
 }
 
@@ -619,8 +636,8 @@ pub fn prepareQ4_0(x: []const b.BlockQ8_0, out: []Q4_0Prepared) void {
 /// the same order, so the same bits); what r buys is r independent accumulator chains. One row's chain is a
 /// fused multiply-add per block, whose latency, not the multiply units or memory, bounds a one-row loop over
 /// small blocks (Q4_0 moves 18 bytes per 4-cycle FMA). The activation block is loaded once for all r rows.
-/// `prepared` (Q4_0 only, optional): prepareQ4_0 of x.
-pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.Block(b.activationType(t)), prepared: ?[*]const Q4_0Prepared, out: [*]f32, out_stride: usize) void {
+/// `prepared` (optional, simple types): prepareActivations of x.
+pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.Block(b.activationType(t)), prepared: ?*const PreparedActivations, out: [*]f32, out_stride: usize) void {
     var acc: [r]F32x8 = @splat(@splat(0));
     var acc_m: [r]@Vector(4, f32) = @splat(@splat(0));
     var summs: [r]f32 = @splat(0);
@@ -628,14 +645,16 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
         inline for (0..r) |i| {
             const bw = &w[i * row_stride + blk];
             switch (t) {
-                .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (t == .q4_0 and prepared != null) {
-                    const p = &prepared.?[blk];
-                    const lanes = laneSumsScaled16(@bitCast(nibbles(bw.qs)), by.qs, @splat(1)) - p.sums8;
-                    acc[i] = simd.fusedMulAdd(F32x8, @splat(h(bw.d) * p.d), toF32x8(lanes), acc[i]);
-                } else {
-                    const d: F32x8 = @splat(h(bw.d) * h(by.d));
-                    acc[i] = simd.fusedMulAdd(F32x8, d, toF32x8(simpleLaneSums(t, unpackSimple(t, bw), by.qs)), acc[i]);
-                    if (t == .q4_1 or t == .q5_1) summs[i] += h(bw.m) * h(by.s);
+                .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
+                    const p: ?*const PreparedActivations = if (comptime usesPreparedActivations(t)) prepared else null;
+                    const lanes = if (p) |pa| switch (t) {
+                        .q4_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs)), by.qs, @splat(1)) - (pa.sums[blk] << @splat(3)),
+                        .q5_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs) | fifthBits(bw.qh)), by.qs, @splat(1)) - (pa.sums[blk] << @splat(4)),
+                        else => simpleLaneSums(t, unpackSimple(t, bw), by.qs),
+                    } else simpleLaneSums(t, unpackSimple(t, bw), by.qs);
+                    const dx = if (p) |pa| pa.d[blk] else h(by.d);
+                    acc[i] = simd.fusedMulAdd(F32x8, @splat(h(bw.d) * dx), toF32x8(lanes), acc[i]);
+                    if (t == .q4_1 or t == .q5_1) summs[i] += h(bw.m) * (if (p) |pa| pa.s[blk] else h(by.s));
                 },
                 .q4_k => {
                     // ggml's scale unpacking (three u32 operations) and nibbles straight from the block.
