@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ZincError } from "../src/errors.ts";
 import { GgufError, openGguf, parseGguf } from "../src/gguf/reader.ts";
@@ -65,6 +66,37 @@ describe("GGUF reader and writer", () => {
     expect(g.bytes.byteLength).toBe(1185376);
     expect(ms).toBeLessThan(1000);
     g.close();
+  });
+
+  test("a file longer than 4 GiB (the longest typed array) opens; its tensors past 4 GiB are readable", () => {
+    // A sparse file: a header, tensor "a" at the start of the data and tensor "b" 4.5 GiB further on.
+    const far = 4.5 * 2 ** 30;
+    const header: number[] = [];
+    const u32 = (v: number) => header.push(...new Uint8Array(new Uint32Array([v]).buffer));
+    const u64 = (v: number) => header.push(...new Uint8Array(new BigUint64Array([BigInt(v)]).buffer));
+    const str = (text: string) => (u64(text.length), header.push(...new TextEncoder().encode(text)));
+    u32(0x46554747), u32(3), u64(2), u64(1);
+    str("general.architecture"), u32(8), str("llama");
+    for (const [name, offset] of [["a", 0], ["b", far]] as const) str(name), u32(1), u64(8), u32(0), u64(offset);
+    const dataOffset = Math.ceil(header.length / 32) * 32;
+    const a = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    const b = new Float32Array([8, 7, 6, 5, 4, 3, 2, 1]);
+    const path = join(tmpdir(), `zinc-large-${process.pid}.gguf`);
+    const fd = openSync(path, "w");
+    try {
+      writeSync(fd, new Uint8Array(header), 0, header.length, 0);
+      writeSync(fd, new Uint8Array(a.buffer), 0, 32, dataOffset);
+      writeSync(fd, new Uint8Array(b.buffer), 0, 32, dataOffset + far);
+      closeSync(fd);
+      const g = openGguf(path);
+      expect(g.fileSize).toBe(dataOffset + far + 32);
+      expect(g.bytes.byteLength).toBe(2 ** 32);
+      expect(Array.from(new Float32Array(g.tensorBytes(g.tensorsByName.get("a")!).slice().buffer))).toEqual(Array.from(a));
+      expect(Array.from(new Float32Array(g.tensorBytes(g.tensorsByName.get("b")!).slice().buffer))).toEqual(Array.from(b));
+      g.close();
+    } finally {
+      rmSync(path, { force: true });
+    }
   });
 
   test("zinc inspect --json reports stories260K's shape", () => {

@@ -179,7 +179,7 @@ export function quantizeModel(input: GgufFile, outputPath: string, targetName: s
       shape: t.shape,
       data: () => {
         progress?.(++done, input.tensors.length);
-        const source = new Uint8Array(input.bytes.buffer, input.bytes.byteOffset + t.offset, t.byteSize);
+        const source = input.tensorBytes(t);
         if (type.id === t.type.id) return source;
         const values = new Float32Array(t.elementCount);
         kernels.dequantizeRow(t.type, nativeAddress(input.address + t.offset), t.byteSize, values);

@@ -5,7 +5,7 @@
  * GgufError naming the field and byte offset — never a crash, a hang or a huge allocation.
  */
 import { ZincError } from "../errors.ts";
-import { mapFile, type FileMapping } from "../native/index.ts";
+import { mapFile, viewNativeMemory, type FileMapping } from "../native/index.ts";
 import { tensorTypesById, type TensorTypeInfo } from "./types.ts";
 
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -32,10 +32,12 @@ export interface GgufFile {
   tensorsByName: Map<string, TensorInfo>;
   dataOffset: number;
   fileSize: number;
-  /** The whole file, mapped read-only (zero-copy). */
+  /** The file's first min(fileSize, 4 GiB) bytes, mapped read-only (zero-copy): the header always fits. */
   bytes: Uint8Array;
   /** Native address of byte 0 of the mapping (0 when parsed from a JS buffer). */
   address: number;
+  /** A tensor's data as bytes, without copying, wherever it lies in the file (past 4 GiB too). */
+  tensorBytes(t: TensorInfo): Uint8Array;
   close(): void;
 }
 
@@ -153,8 +155,12 @@ class Cursor {
   }
 }
 
-/** Parses a GGUF image already in memory. `address` is its native address, when it is a mapping. */
-export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: () => void = () => {}): GgufFile {
+/**
+ * Parses a GGUF image already in memory. `address` is its native address, when it is a mapping; then `bytes`
+ * may be only the first part of a longer file of `fileSize` bytes (the header is read from it, tensor data
+ * is reached through the address).
+ */
+export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: () => void = () => {}, fileSize = bytes.byteLength): GgufFile {
   const c = new Cursor(bytes, path);
   if (bytes.byteLength < 4) c.fail("magic", "file is shorter than a GGUF header");
   const m = c.u32("magic");
@@ -217,7 +223,7 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
   }
 
   const dataOffset = Math.ceil(c.pos / alignment) * alignment;
-  if (tensorCount > 0 && dataOffset > bytes.byteLength) c.fail("tensor data", "the file ends before its tensor data starts", c.pos);
+  if (tensorCount > 0 && dataOffset > fileSize) c.fail("tensor data", "the file ends before its tensor data starts", c.pos);
 
   const tensors: TensorInfo[] = raw.map((t) => {
     const elementCount = t.shape.reduce((a, b) => a * b, 1);
@@ -228,8 +234,8 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
     const byteSize = (elementCount / t.type.blockValues) * t.type.blockBytes;
     if (t.relative % alignment !== 0) c.fail(`tensor ${shown(t.name)} offset`, `offset ${t.relative} is not aligned to ${alignment}`, t.at);
     const offset = dataOffset + t.relative;
-    if (offset + byteSize > bytes.byteLength) {
-      c.fail(`tensor ${shown(t.name)} data`, `bytes ${offset}..${offset + byteSize} run past the end of the ${bytes.byteLength}-byte file (truncated?)`, t.at);
+    if (offset + byteSize > fileSize) {
+      c.fail(`tensor ${shown(t.name)} data`, `bytes ${offset}..${offset + byteSize} run past the end of the ${fileSize}-byte file (truncated?)`, t.at);
     }
     return { name: t.name, type: t.type, shape: t.shape, elementCount, offset, byteSize };
   });
@@ -251,9 +257,11 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
     tensors,
     tensorsByName: new Map(tensors.map((t) => [t.name, t])),
     dataOffset,
-    fileSize: bytes.byteLength,
+    fileSize,
     bytes,
     address,
+    tensorBytes: (t) =>
+      t.offset + t.byteSize <= bytes.byteLength ? bytes.subarray(t.offset, t.offset + t.byteSize) : viewNativeMemory(address + t.offset, t.byteSize),
     close,
   };
 }
@@ -262,7 +270,7 @@ export function parseGguf(bytes: Uint8Array, path: string, address = 0, close: (
 export function openGguf(path: string): GgufFile {
   const mapping: FileMapping = mapFile(path);
   try {
-    return parseGguf(mapping.bytes, path, mapping.address, () => mapping.unmap());
+    return parseGguf(mapping.bytes, path, mapping.address, () => mapping.unmap(), mapping.size);
   } catch (err) {
     mapping.unmap();
     throw err;

@@ -79,7 +79,7 @@ export function parseThreadCount(text: string, source: string): number {
 }
 
 export type { NativeBuffer } from "./ffi.ts";
-export { nativeAddress } from "./ffi.ts";
+export { nativeAddress, viewNativeMemory } from "./ffi.ts";
 
 export interface RopeParams {
   nRot: number;
@@ -359,10 +359,16 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
 export interface FileMapping {
   address: number;
   size: number;
-  /** The mapping as bytes: a view, not a copy. Valid until unmap(). */
+  /**
+   * The mapping's first min(size, 4 GiB) bytes: a view, not a copy, valid until unmap(). A JavaScript typed
+   * array cannot be longer than 4 GiB, and a 7B model's file is; reach further with viewNativeMemory.
+   */
   bytes: Uint8Array;
   unmap(): void;
 }
+
+/** The longest typed array Bun allows over native memory (toArrayBuffer refuses longer ones). */
+export const maxNativeView = 2 ** 32;
 
 const errnoText: Record<number, string> = { 2: "no such file", 13: "permission denied", 21: "is a directory", 22: "empty file", 12: "out of memory", 24: "too many open files" };
 
@@ -381,7 +387,7 @@ export function mapFile(path: string): FileMapping {
   return {
     address,
     size: length,
-    bytes: viewNativeMemory(address, length),
+    bytes: viewNativeMemory(address, Math.min(length, maxNativeView)),
     unmap() {
       if (!mapped) return;
       mapped = false;
