@@ -97,12 +97,11 @@ inline fn laneSumsScaled16(a: I8x32, c: I8x32, scale16: I16x16) I32x8 {
 /// Q4_K/Q5_K minimum terms as ggml's AVX2 code forms them: lane k = mins[2k]·(bsums[4k]+bsums[4k+1]) +
 /// mins[2k+1]·(bsums[4k+2]+bsums[4k+3]) — each min times the sum of its 32 activations.
 inline fn minsProduct(by: *const b.BlockQ8_K, mins: anytype) @Vector(4, i32) {
-    // As vectors (ggml's hadd then madd): q8s[j] = bsums[2j] + bsums[2j+1], then pairwise mins · q8s.
-    const bs: @Vector(16, i32) = @as(@Vector(16, i16), by.bsums);
-    const q8s = @shuffle(i32, bs, undefined, [8]i32{ 0, 2, 4, 6, 8, 10, 12, 14 }) + @shuffle(i32, bs, undefined, [8]i32{ 1, 3, 5, 7, 9, 11, 13, 15 });
-    var m: @Vector(8, i32) = undefined;
-    inline for (0..8) |j| m[j] = mins[j];
-    const p = m * q8s;
+    // ggml pairs the bsums with hadd and multiplies 32-bit lanes; one vpmaddwd of the bsums with every min
+    // doubled gives the same exact 8 products (mins[j]·(bsums[2j] + bsums[2j+1])) in one instruction.
+    var doubled: I16x16 = undefined;
+    inline for (0..16) |i| doubled[i] = @intCast(mins[i / 2]);
+    const p = pairProducts(by.bsums, doubled);
     return @shuffle(i32, p, undefined, [4]i32{ 0, 2, 4, 6 }) + @shuffle(i32, p, undefined, [4]i32{ 1, 3, 5, 7 });
 }
 
@@ -721,6 +720,15 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
     }
 }
 
+/// The value, materialized in a vector register at this point. Integer adds are exact, so LLVM may reorder a
+/// tile's sums freely — and for a full tile it computes all 64 chunk products of a block first and spills
+/// them to the stack (a store and a load per product) before adding; pinning each running sum keeps the
+/// n accumulators in registers instead.
+inline fn inRegister(v: I32x8) I32x8 {
+    if (!has_avx2) return v;
+    return asm ("" : [ret] "=x" (-> I32x8) : [v] "0" (v));
+}
+
 /// n (2 to max_tile) tokens of Q4_K/Q5_K/Q6_K against one weight row, n known at compile time. Chunk-outer, token-inner: each
 /// chunk's levels and scales are formed once (Q4_K's nibbles and Q6_K's six bits straight from the block,
 /// nothing staged in memory) and feed n independent integer accumulators, which keeps the multiply units busy
@@ -760,7 +768,7 @@ fn kTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: 
                 else => @splat(@intCast(u.scales[chunk])),
             };
             inline for (0..n) |k| {
-                lanes[k] += laneSumsScaled16(levels, x[k * stride + blk].qs[chunk * 32 ..][0..32].*, scale16);
+                lanes[k] = inRegister(lanes[k] + laneSumsScaled16(levels, x[k * stride + blk].qs[chunk * 32 ..][0..32].*, scale16));
             }
         }
         const dw = h(bw.d);
