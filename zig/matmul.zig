@@ -54,13 +54,19 @@ pub fn Matmul(comptime t: b.TensorType) type {
                 if (n % 2 == 1) vec_dot.decodeRows(t, 1, self.weights + (row_end - 1) * w_blocks, w_blocks, x, prepared, self.y + row_end - 1, 1);
                 return;
             }
+            const prepare = comptime vec_dot.usesPreparedActivations(t);
+            var tile_scales: if (prepare) vec_dot.TileScales else void = undefined;
             var t0: usize = 0;
             while (t0 < self.tokens) : (t0 += token_tile) {
                 const t1 = @min(self.tokens, t0 + token_tile);
+                const scales: ?*const vec_dot.TileScales = if (prepare and t1 - t0 > 1 and a_blocks <= vec_dot.max_prepared_blocks) blk: {
+                    vec_dot.prepareTileScales(t, self.x + t0 * a_blocks, a_blocks, t1 - t0, &tile_scales);
+                    break :blk &tile_scales;
+                } else null;
                 for (row_start..row_end) |row| {
                     const w = self.weights[row * w_blocks ..][0..w_blocks];
                     var out: [token_tile]f32 = undefined;
-                    vec_dot.dotRowTile(t, w, self.x + t0 * a_blocks, a_blocks, t1 - t0, &out, self.path);
+                    vec_dot.dotRowTile(t, w, self.x + t0 * a_blocks, a_blocks, t1 - t0, &out, self.path, scales);
                     for (t0..t1, 0..) |tok, k| self.y[tok * self.rows + row] = out[k];
                 }
             }

@@ -559,7 +559,8 @@ pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize) Path {
 
 /// out[k] = dot(w, x[k]) for the k < count activation rows starting at x (each `stride` blocks apart), each
 /// weight block unpacked once for the whole tile, summed as llama.cpp's `path` sums them.
-pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32, path: Path) void {
+/// `scales` (optional, simple types): the tile's activation scales as f32 (prepareTileScales).
+pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32, path: Path, scales: ?*const TileScales) void {
     std.debug.assert(count <= max_tile);
     if (t == .iq4_nl and path == .vec_dot) {
         for (0..count) |k| out[k] = vecDotIq4NlDecode(w, x[k * stride ..][0..w.len], true);
@@ -573,7 +574,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (count == 1) {
             decodeRows(t, 1, w.ptr, w.len, x[0..w.len], null, out.ptr, 1);
         } else switch (count) {
-            inline 2...max_tile => |n| simpleTile(t, n, w, x, stride, out),
+            inline 2...max_tile => |n| if (comptime usesPreparedActivations(t)) (if (scales) |sc| simpleTilePrepared(t, n, w, x, stride, out, sc) else simpleTile(t, n, w, x, stride, out)) else simpleTile(t, n, w, x, stride, out),
             else => unreachable,
         },
         .q4_k, .q5_k, .q6_k => if (count == 1) {
@@ -815,6 +816,46 @@ fn simpleTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t)
     inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
 }
 
+/// The f16 scales of a tile's activation blocks as f32, converted once per tile instead of once per weight
+/// row, indexed [block][token] so that a block's scales for the whole tile are one vector.
+pub const TileScales = struct {
+    d: [max_prepared_blocks]F32x8,
+    s: [max_prepared_blocks]F32x8,
+};
+
+pub fn prepareTileScales(comptime t: b.TensorType, x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, sc: *TileScales) void {
+    std.debug.assert(stride <= max_prepared_blocks and count <= max_tile);
+    for (0..stride) |blk| {
+        // Lanes past the tile stay zero: they are multiplied along and must not be NaNs or denormals.
+        var d: F32x8 = @splat(0);
+        var sv: F32x8 = @splat(0);
+        for (0..count) |k| {
+            const bx = &x[k * stride + blk];
+            d[k] = h(bx.d);
+            if (t == .q4_1 or t == .q5_1) sv[k] = h(bx.s);
+        }
+        sc.d[blk] = d;
+        sc.s[blk] = sv;
+    }
+}
+
+/// simpleTile with prepared scales: the n products dw·dx in one vector multiply, and Q4_1/Q5_1's n running
+/// m·s sums as one vector (lane k: the same unfused multiply and add, in the same order, as simpleTile's
+/// scalar summs[k]), which also frees the n registers those scalars took.
+fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, out: []f32, sc: *const TileScales) void {
+    var acc: [n]F32x8 = @splat(@splat(0));
+    var summs: F32x8 = @splat(0);
+    for (w, 0..) |*bw, blk| {
+        const q = unpackSimple(t, bw);
+        const d = @as(F32x8, @splat(h(bw.d))) * sc.d[blk];
+        inline for (0..n) |k| {
+            acc[k] = simd.fusedMulAdd(F32x8, @splat(d[k]), toF32x8(simpleLaneSums(t, q, x[k * stride + blk].qs)), acc[k]);
+        }
+        if (t == .q4_1 or t == .q5_1) summs = summs + @as(F32x8, @splat(h(bw.m))) * sc.s[blk];
+    }
+    inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
+}
+
 // ---- public entry points ----------------------------------------------------------------------------------------
 
 /// The scalar reference of vecDot: the same float operations in the same order, integer sums formed without
@@ -852,7 +893,7 @@ pub fn vecDot(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.Bloc
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0 => return vecDotSimple(t, x, y, true),
         .q4_k, .q5_k, .q6_k => {
             var out: [1]f32 = undefined;
-            dotRowTile(t, x, y.ptr, y.len, 1, &out, .vec_dot);
+            dotRowTile(t, x, y.ptr, y.len, 1, &out, .vec_dot, null);
             return out[0];
         },
         else => return vecDotKLanes(t, x, y, true),
