@@ -737,7 +737,9 @@ inline fn inRegister(v: I32x8) I32x8 {
 /// float steps per token are vecDotKLanes', so the bits are the same as one token's decode path.
 fn kTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: [*]const b.BlockQ8_K, stride: usize, out: []f32) void {
     var acc: [n]F32x8 = @splat(@splat(0));
-    var acc_m: [n]@Vector(4, f32) = @splat(@splat(0));
+    // Q4_K's 4-lane mins accumulators two tokens to a register (lanes 0–3 token 2i, 4–7 token 2i + 1): the
+    // same fused steps lane by lane, in half the registers a full tile would otherwise spill.
+    var acc_m: [(n + 1) / 2]F32x8 = @splat(@splat(0));
     var summs: [n]f32 = @splat(0);
     for (w, 0..) |*bw, blk| {
         // Q4_K: ggml's scale unpacking (three u32 operations); Q5_K's fifth bits are staged by unpackK.
@@ -782,21 +784,37 @@ fn kTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: 
                 lanes[k] -= pairProducts(bsums, sc) << @splat(5);
             }
             acc[k] = simd.fusedMulAdd(F32x8, @splat(by.d * dw), toF32x8(lanes[k]), acc[k]);
-            if (t == .q4_k or t == .q5_k) {
+            if (t == .q5_k) {
                 const dmin = -by.d * h(bw.dmin);
-                const prod = minsProduct(by, if (t == .q4_k) sm.mins else u.mins);
-                if (t == .q4_k) {
-                    acc_m[k] = simd.fusedMulAdd(@Vector(4, f32), @splat(dmin), @floatFromInt(prod), acc_m[k]);
-                } else {
-                    summs[k] = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, prod)), summs[k]);
-                }
+                summs[k] = simd.fusedMulAdd(f32, dmin, @floatFromInt(@reduce(.Add, minsProduct(by, u.mins))), summs[k]);
+            }
+        }
+        if (t == .q4_k) {
+            const dmin_w = h(bw.dmin);
+            inline for (0..(n + 1) / 2) |i| {
+                const by0 = &x[2 * i * stride + blk];
+                const has1 = 2 * i + 1 < n;
+                const by1 = if (has1) &x[(2 * i + 1) * stride + blk] else by0;
+                const prod = minsProductPair(by0, by1, sm.mins);
+                const dmin0: @Vector(4, f32) = @splat(-by0.d * dmin_w);
+                const dmin1: @Vector(4, f32) = @splat(if (has1) -by1.d * dmin_w else 0);
+                acc_m[i] = simd.fusedMulAdd(F32x8, std.simd.join(dmin0, dmin1), @floatFromInt(prod), acc_m[i]);
             }
         }
     }
     inline for (0..n) |k| {
-        const m = acc_m[k];
+        const m: @Vector(4, f32) = if (k % 2 == 0) std.simd.extract(acc_m[k / 2], 0, 4) else std.simd.extract(acc_m[k / 2], 4, 4);
         out[k] = simd.hsum8(acc[k]) + ((m[0] + m[2]) + (m[1] + m[3])) + summs[k];
     }
+}
+
+/// minsProduct for two activation blocks at once: lanes 0–3 are by0's four lanes, 4–7 by1's.
+inline fn minsProductPair(by0: *const b.BlockQ8_K, by1: *const b.BlockQ8_K, mins: anytype) I32x8 {
+    var doubled: I16x16 = undefined;
+    inline for (0..16) |i| doubled[i] = @intCast(mins[i / 2]);
+    const p0 = pairProducts(by0.bsums, doubled);
+    const p1 = pairProducts(by1.bsums, doubled);
+    return @as(I32x8, @shuffle(i32, p0, p1, [8]i32{ 0, 2, 4, 6, -1, -3, -5, -7 })) + @as(I32x8, @shuffle(i32, p0, p1, [8]i32{ 1, 3, 5, 7, -2, -4, -6, -8 }));
 }
 
 /// n (2 to max_tile) tokens of a simple type against one weight row, n known at compile time so the
