@@ -10,8 +10,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 zig="$(bash scripts/zig-path.sh)"
-# Real models for the tests are downloaded once into the repo's ignored cache and reused.
+# Real models for the tests are downloaded once into the repo's ignored cache and reused. The cache also
+# holds the test logs the counts below are read from; it does not exist yet when Zig came from PATH.
 export ZINC_MODELS="${ZINC_MODELS:-$root/.cache/models}"
+mkdir -p .cache
 
 if ! command -v qemu-aarch64-static >/dev/null 2>&1 && ! command -v qemu-aarch64 >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
