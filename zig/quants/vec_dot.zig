@@ -99,10 +99,15 @@ inline fn laneSumsScaled16(a: I8x32, c: I8x32, scale16: I16x16) I32x8 {
 inline fn minsProduct(by: *const b.BlockQ8_K, mins: anytype) @Vector(4, i32) {
     // ggml pairs the bsums with hadd and multiplies 32-bit lanes; one vpmaddwd of the bsums with every min
     // doubled gives the same exact 8 products (mins[j]·(bsums[2j] + bsums[2j+1])) in one instruction.
+    const p = pairProducts(by.bsums, doubledMins(mins));
+    return @shuffle(i32, p, undefined, [4]i32{ 0, 2, 4, 6 }) + @shuffle(i32, p, undefined, [4]i32{ 1, 3, 5, 7 });
+}
+
+/// The eight mins of a super-block, each twice, as vpmaddwd's second operand against the 16 bsums.
+inline fn doubledMins(mins: anytype) I16x16 {
     var doubled: I16x16 = undefined;
     inline for (0..16) |i| doubled[i] = @intCast(mins[i / 2]);
-    const p = pairProducts(by.bsums, doubled);
-    return @shuffle(i32, p, undefined, [4]i32{ 0, 2, 4, 6 }) + @shuffle(i32, p, undefined, [4]i32{ 1, 3, 5, 7 });
+    return doubled;
 }
 
 /// i32 lane k = a[2k]·c[2k] + a[2k+1]·c[2k+1] (vpmaddwd).
@@ -810,8 +815,7 @@ fn kTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: 
 
 /// minsProduct for two activation blocks at once: lanes 0–3 are by0's four lanes, 4–7 by1's.
 inline fn minsProductPair(by0: *const b.BlockQ8_K, by1: *const b.BlockQ8_K, mins: anytype) I32x8 {
-    var doubled: I16x16 = undefined;
-    inline for (0..16) |i| doubled[i] = @intCast(mins[i / 2]);
+    const doubled = doubledMins(mins);
     const p0 = pairProducts(by0.bsums, doubled);
     const p1 = pairProducts(by1.bsums, doubled);
     return @as(I32x8, @shuffle(i32, p0, p1, [8]i32{ 0, 2, 4, 6, -1, -3, -5, -7 })) + @as(I32x8, @shuffle(i32, p0, p1, [8]i32{ 1, 3, 5, 7, -2, -4, -6, -8 }));
