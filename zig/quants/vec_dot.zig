@@ -579,7 +579,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (count == 1) {
             decodeRows(t, 1, w.ptr, w.len, x[0..w.len], null, out.ptr, 1);
         } else switch (count) {
-            inline 2...max_tile => |n| if (comptime usesPreparedActivations(t)) (if (scales) |sc| simpleTilePrepared(t, n, w, x, stride, out, sc) else simpleTile(t, n, w, x, stride, out)) else simpleTile(t, n, w, x, stride, out),
+            inline 2...max_tile => |n| if (scales) |sc| simpleTilePrepared(t, n, w, x, stride, out, sc) else simpleTile(t, n, w, x, stride, out),
             else => unreachable,
         },
         .q4_k, .q5_k, .q6_k => if (count == 1) {
@@ -638,9 +638,9 @@ pub fn prepareActivations(comptime t: b.TensorType, x: []const b.Block(b.activat
 
 /// Decode for r weight rows at once (r known at compile time): out[i] = dot(row i, x), where row i starts
 /// i·row_stride blocks after w. Each row is summed exactly as its one-token vec_dot (the same float steps in
-/// the same order, so the same bits); what r buys is r independent accumulator chains. One row's chain is a
-/// fused multiply-add per block, whose latency, not the multiply units or memory, bounds a one-row loop over
-/// small blocks (Q4_0 moves 18 bytes per 4-cycle FMA). The activation block is loaded once for all r rows.
+/// the same order, so the same bits), with its own accumulator chain; the activation block is loaded once for
+/// all r rows. Matmul passes rows far apart, so that each is its own prefetched stream: that, not the extra
+/// chain, is what made two rows faster (in cache, two rows ran no faster than one).
 /// `prepared` (optional, simple types): prepareActivations of x.
 pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.Block(b.activationType(t)), prepared: ?*const PreparedActivations, out: [*]f32, out_stride: usize) void {
     var acc: [r]F32x8 = @splat(@splat(0));
