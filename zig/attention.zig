@@ -1,7 +1,10 @@
-//! Attention of query tokens over the KV cache, as llama.cpp computes it by default on CPU (flash attention):
-//! Q is rounded to f16 (K's dot type), scores are f16·f16 dots accumulated in f32, the softmax runs online,
-//! and — with an f16 V cache — the weighted sum of V is accumulated in f16. The f16 accumulator is part of
-//! what llama.cpp outputs, so zinc reproduces it to keep greedy decoding identical.
+//! Attention of query tokens over the KV cache, as llama.cpp computes it by default on CPU (flash attention),
+//! on its two paths:
+//!   - under 64 queries (decode, short prompts): one query at a time; Q is rounded to f16 (K's dot type),
+//!     scores are f16·f16 dots accumulated in f32, the softmax runs online, and — with an f16 V cache — the
+//!     weighted sum of V is accumulated in f16. The f16 accumulator is part of what llama.cpp outputs.
+//!   - from 64 queries (prefill; `Tiled`): f32 matrix products over tiles of 64 keys, f32 accumulators.
+//! zinc takes the same path at the same batch size so that its outputs keep llama.cpp's bits.
 //!
 //! Cache layout per layer: row p holds position p, kv_head_count * head_dim values — or, for a sliding-window
 //! layer kept as a ring buffer of ring_rows rows, row p % ring_rows does.
@@ -194,6 +197,240 @@ pub fn AttentionOf(comptime kv: KvType) type {
 }
 
 pub const Attention = AttentionOf(.f16);
+
+// ---- batches of queries: llama.cpp's tiled flash attention --------------------------------------------------
+
+/// From this many query tokens in one call, llama.cpp (f16 cache) switches to its tiled flash attention
+/// (ggml_compute_forward_flash_attn_ext_tiled): Q stays f32, scores and the weighted sum of V are f32 matrix
+/// products over tiles of 64 keys, the softmax is ggml's vector exp. It sums differently from the one-query
+/// path, so zinc takes the same switch at the same size to keep prefill identical.
+pub const tiled_min_tokens = 64;
+const key_tile = 64;
+const F32x8 = @Vector(8, f32);
+
+pub fn usesTiled(p: AttentionParams) bool {
+    return p.kv_type == @intFromEnum(KvType.f16) and p.tokens >= tiled_min_tokens and p.head_dim % 8 == 0;
+}
+
+/// C[m×n] += A[m×k]·B[k×n] (row-major, leading dimensions given) as ggml's simd_gemm sums it: every element of
+/// C is one chain of fused multiply-adds over k in order, starting from C's value. How the chains are grouped
+/// into register tiles does not change a bit. n must be a multiple of 8.
+fn gemmF32(m: usize, n: usize, k: usize, a: [*]const f32, lda: usize, b: [*]const f32, ldb: usize, c: [*]f32, ldc: usize) void {
+    std.debug.assert(n % 8 == 0);
+    var i: usize = 0;
+    while (i + 6 <= m) : (i += 6) gemmRows(6, n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
+    while (i < m) : (i += 1) gemmRows(1, n, k, a + i * lda, lda, b, ldb, c + i * ldc, ldc);
+}
+
+inline fn gemmRows(comptime rm: usize, n: usize, k: usize, a: [*]const f32, lda: usize, b: [*]const f32, ldb: usize, c: [*]f32, ldc: usize) void {
+    var j: usize = 0;
+    while (j + 16 <= n) : (j += 16) gemmTile(rm, 2, k, a, lda, b + j, ldb, c + j, ldc);
+    while (j < n) : (j += 8) gemmTile(rm, 1, k, a, lda, b + j, ldb, c + j, ldc);
+}
+
+/// rm rows × rn·8 columns of C held in registers through the whole k loop (6 × 2 = 12 accumulators on AVX2).
+inline fn gemmTile(comptime rm: usize, comptime rn: usize, k: usize, a: [*]const f32, lda: usize, b: [*]const f32, ldb: usize, c: [*]f32, ldc: usize) void {
+    var acc: [rm][rn]F32x8 = undefined;
+    inline for (0..rm) |i| inline for (0..rn) |r| {
+        acc[i][r] = c[i * ldc + r * 8 ..][0..8].*;
+    };
+    for (0..k) |kk| {
+        var bv: [rn]F32x8 = undefined;
+        inline for (0..rn) |r| bv[r] = b[kk * ldb + r * 8 ..][0..8].*;
+        inline for (0..rm) |i| {
+            const av: F32x8 = @splat(a[i * lda + kk]);
+            inline for (0..rn) |r| acc[i][r] = simd.fusedMulAdd(F32x8, bv[r], av, acc[i][r]);
+        }
+    }
+    inline for (0..rm) |i| inline for (0..rn) |r| {
+        c[i * ldc + r * 8 ..][0..8].* = acc[i][r];
+    };
+}
+
+/// Attention of a batch of queries over an f16 cache, as llama.cpp's tiled path computes each query row:
+/// keys in tiles of 64 positions from position 0; per tile, scores s = (q·k, one f32 fma chain over the head
+/// dimension) × scale (then soft-capped), masked keys −inf; a tile with no visible key is skipped; otherwise
+/// M' = max(M, tile max), and if it grew, V-sum and S are scaled by expf(M − M'); p = ggml_v_expf(s − M') in
+/// groups of 8 (hsum_float_8 each, summed in f64 and added to S once per tile); V-sum[d] += p·v[d] as one fma
+/// chain over the tile's keys in order. Output = V-sum / S.
+///
+/// Work is split by (KV head, block of query tokens): the query heads sharing a KV head and the block's tokens
+/// form the rows of one matrix product, so each K and V tile is converted to f32 once for all of them.
+pub const Tiled = struct {
+    params: AttentionParams,
+    q: [*]const f32,
+    positions: [*]const i32,
+    k_cache: [*]const f16,
+    v_cache: [*]const f16,
+    out: [*]f32,
+    pool: *const threadpool.Pool,
+    /// Jobs are taken in order from this counter, the latest (heaviest) query blocks first.
+    next: *std.atomic.Value(usize),
+    block_tokens: usize,
+    block_count: usize,
+
+    const Self = @This();
+
+    /// The rows of one job that fit a thread's scratch beside the K and V tiles.
+    fn maxRows(hd: usize) usize {
+        const tiles = 2 * key_tile * hd;
+        const per_row = 2 * hd + key_tile + 2;
+        return @min(256, (threadpool.scratch_per_thread / 4 - tiles) / per_row);
+    }
+
+    pub fn init(params: AttentionParams, q: [*]const f32, positions: [*]const i32, k_cache: [*]const u8, v_cache: [*]const u8, out: [*]f32, pool: *const threadpool.Pool, next: *std.atomic.Value(usize)) Self {
+        const group = params.head_count / params.kv_head_count;
+        var block_tokens = @max(1, maxRows(params.head_dim) / group);
+        // Enough jobs that the threads finish together.
+        const min_jobs = 4 * pool.thread_count;
+        while (block_tokens > 8 and params.kv_head_count * ((params.tokens + block_tokens - 1) / block_tokens) < min_jobs) block_tokens /= 2;
+        return .{
+            .params = params,
+            .q = q,
+            .positions = positions,
+            .k_cache = @ptrCast(@alignCast(k_cache)),
+            .v_cache = @ptrCast(@alignCast(v_cache)),
+            .out = out,
+            .pool = pool,
+            .next = next,
+            .block_tokens = block_tokens,
+            .block_count = (params.tokens + block_tokens - 1) / block_tokens,
+        };
+    }
+
+    pub fn run(self: *const Self, pool: *threadpool.Pool) void {
+        self.next.store(0, .monotonic);
+        pool.parallel(Self, self, work);
+    }
+
+    fn work(self: *const Self, index: usize, _: usize) void {
+        const scratch: []f32 = @alignCast(std.mem.bytesAsSlice(f32, self.pool.scratchFor(index)));
+        const kv_heads: usize = self.params.kv_head_count;
+        while (true) {
+            const job = self.next.fetchAdd(1, .monotonic);
+            if (job >= self.block_count * kv_heads) return;
+            self.block(scratch, self.block_count - 1 - job / kv_heads, job % kv_heads);
+        }
+    }
+
+    fn visibleKeys(self: *const Self, token: usize) struct { first: usize, end: usize } {
+        const p = self.params;
+        const position: i64 = self.positions[token];
+        const first: usize = if (p.window != 0) @intCast(@max(0, position - p.window + 1)) else 0;
+        return .{ .first = first, .end = @min(@as(usize, p.kv_len), @as(usize, @intCast(position + 1))) };
+    }
+
+    fn block(self: *const Self, scratch: []f32, block_index: usize, kv_head: usize) void {
+        const p = self.params;
+        const hd: usize = p.head_dim;
+        const group: usize = p.head_count / p.kv_head_count;
+        const row_values = @as(usize, p.kv_head_count) * hd;
+        const t0 = block_index * self.block_tokens;
+        const t1 = @min(@as(usize, p.tokens), t0 + self.block_tokens);
+        const rows = (t1 - t0) * group;
+
+        // Scratch: K tile transposed [hd][64], V tile [64][hd], then per row: Q, V-sum, p, M, S.
+        var at: usize = 0;
+        const kt = scratch[at..][0 .. hd * key_tile];
+        at += kt.len;
+        const vt = scratch[at..][0 .. key_tile * hd];
+        at += vt.len;
+        const qs = scratch[at..][0 .. rows * hd];
+        at += qs.len;
+        const vsum = scratch[at..][0 .. rows * hd];
+        at += vsum.len;
+        const ps = scratch[at..][0 .. rows * key_tile];
+        at += ps.len;
+        const ms = scratch[at..][0..rows];
+        at += rows;
+        const ss = scratch[at..][0..rows];
+
+        // Row r is token t0 + r / group, query head kv_head · group + r % group: a token's heads are adjacent.
+        for (t0..t1) |t| {
+            const src = self.q[(t * p.head_count + kv_head * group) * hd ..][0 .. group * hd];
+            @memcpy(qs[(t - t0) * group * hd ..][0 .. group * hd], src);
+        }
+        @memset(vsum, 0);
+        @memset(ms, -std.math.inf(f32));
+        @memset(ss, 0);
+
+        var lo: usize = std.math.maxInt(usize);
+        var hi: usize = 0;
+        for (t0..t1) |t| {
+            const v = self.visibleKeys(t);
+            lo = @min(lo, v.first);
+            hi = @max(hi, v.end);
+        }
+        const scale = if (p.softcap != 0) p.scale / p.softcap else p.scale;
+        var c0 = lo / key_tile * key_tile;
+        while (c0 < hi) : (c0 += key_tile) {
+            const keys = @min(key_tile, hi - c0);
+            const cols = (keys + 7) / 8 * 8;
+            // The tile in f32: K transposed so that 8 keys are one vector; columns past `keys` are zero.
+            for (0..cols) |j| {
+                if (j < keys) {
+                    const position = c0 + j;
+                    const row = if (p.ring_rows != 0) position % p.ring_rows else position;
+                    const k = self.k_cache[row * row_values + kv_head * hd ..][0..hd];
+                    const v = self.v_cache[row * row_values + kv_head * hd ..][0..hd];
+                    for (0..hd) |d| kt[d * key_tile + j] = k[d];
+                    for (vt[j * hd ..][0..hd], v) |*o, x| o.* = x;
+                } else {
+                    for (0..hd) |d| kt[d * key_tile + j] = 0;
+                }
+            }
+            @memset(ps[0 .. rows * key_tile], 0);
+            gemmF32(rows, cols, hd, qs.ptr, hd, kt.ptr, key_tile, ps.ptr, key_tile);
+
+            for (0..rows) |r| {
+                const vis = self.visibleKeys(t0 + r / group);
+                const row = ps[r * key_tile ..][0..cols];
+                var tile_max: f32 = -std.math.inf(f32);
+                for (row, 0..) |*s, j| {
+                    const position = c0 + j;
+                    if (position < vis.first or position >= vis.end) {
+                        s.* = -std.math.inf(f32);
+                        continue;
+                    }
+                    var x = s.* * scale;
+                    if (p.softcap != 0) x = simd.tanhf(x) * p.softcap;
+                    s.* = x;
+                    tile_max = @max(tile_max, x);
+                }
+                if (tile_max == -std.math.inf(f32)) {
+                    @memset(row, 0);
+                    continue;
+                }
+                const old = ms[r];
+                const new = @max(old, tile_max);
+                if (new > old) {
+                    const shrink = simd.expf(old - new);
+                    for (vsum[r * hd ..][0..hd]) |*a| a.* *= shrink;
+                    ss[r] *= shrink;
+                }
+                ms[r] = new;
+                var sum: f64 = 0;
+                var j: usize = 0;
+                while (j < cols) : (j += 8) {
+                    const e = simd.vexp(8, @as(F32x8, row[j..][0..8].*) - @as(F32x8, @splat(new)));
+                    row[j..][0..8].* = e;
+                    sum += simd.hsum8(e);
+                }
+                ss[r] = @floatCast(@as(f64, ss[r]) + sum);
+            }
+            // Keys past `keys` have p = 0 and would only add exact zeros.
+            gemmF32(rows, hd, keys, ps.ptr, key_tile, vt.ptr, hd, vsum.ptr, hd);
+        }
+
+        for (0..rows) |r| {
+            const t = t0 + r / group;
+            const head = kv_head * group + r % group;
+            const inv: f32 = if (ss[r] == 0) 0 else 1.0 / ss[r];
+            const out = self.out[(t * p.head_count + head) * hd ..][0..hd];
+            for (out, vsum[r * hd ..][0..hd]) |*o, a| o.* = a * inv;
+        }
+    }
+};
 
 test "attention with one key returns that key's value; GQA maps heads to kv heads" {
     var pool: threadpool.Pool = undefined;

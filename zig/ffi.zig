@@ -218,7 +218,11 @@ export fn zinc_attention(params: *const attention.AttentionParams, q: [*]const f
         return status(.invalid_argument);
     }
     switch (p.kv_type) {
-        @intFromEnum(attention.KvType.f16) => {
+        @intFromEnum(attention.KvType.f16) => if (attention.usesTiled(p)) {
+            var next = std.atomic.Value(usize).init(0);
+            const att = attention.Tiled.init(p, q, positions, k_cache, v_cache, out, runtime.pool(), &next);
+            att.run(runtime.pool());
+        } else {
             const att = attention.AttentionOf(.f16){ .params = p, .q = q, .positions = positions, .k_cache = k_cache, .v_cache = v_cache, .out = out };
             att.run(runtime.pool());
         },

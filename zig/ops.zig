@@ -107,26 +107,7 @@ pub fn silu(x: f32) f32 {
     return x / (1.0 + @exp(-x));
 }
 
-/// e^x for a vector, as ggml's AVX2 `ggml_v_expf` (ARM optimized-routines: 1.45 ulp + 0.5); lanes whose
-/// exponent leaves the normal range take the scalar path.
-fn vexp(comptime n: comptime_int, x: @Vector(n, f32)) @Vector(n, f32) {
-    const V = @Vector(n, f32);
-    const r: V = @splat(0x1.8p23);
-    const z = simd.fusedMulAdd(V, x, @splat(0x1.715476p+0), r);
-    const k_exp = z - r;
-    const b = simd.fusedMulAdd(V, -k_exp, @splat(0x1.7f7d1cp-20), simd.fusedMulAdd(V, -k_exp, @splat(0x1.62e4p-1), x));
-    const e = @as(@Vector(n, u32), @bitCast(z)) << @splat(23);
-    const k: V = @bitCast(e +% @as(@Vector(n, u32), @splat(@bitCast(@as(f32, 1.0)))));
-    const u = b * b;
-    const j = simd.fusedMulAdd(V, simd.fusedMulAdd(V, simd.fusedMulAdd(V, @splat(0x1.0e4020p-7), b, @splat(0x1.573e2ep-5)), u, simd.fusedMulAdd(V, @splat(0x1.555e66p-3), b, @splat(0x1.fffdb6p-2))), u, @as(V, @splat(0x1.ffffecp-1)) * b);
-    var result = simd.fusedMulAdd(V, j, k, k);
-    if (@reduce(.Or, @abs(k_exp) > @as(V, @splat(126)))) {
-        inline for (0..n) |i| if (@abs(k_exp[i]) > 126) {
-            result[i] = @exp(x[i]);
-        };
-    }
-    return result;
-}
+const vexp = simd.vexp;
 
 /// ggml_swiglu: y = silu(gate) * up, with ggml's vector exp so results match llama.cpp to the ulp.
 pub fn swiglu(gate: []const f32, up: []const f32, y: []f32) void {

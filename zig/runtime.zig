@@ -5,7 +5,8 @@ const threadpool = @import("threadpool.zig");
 
 var pool_storage: threadpool.Pool = undefined;
 var pool_ready = false;
-var single_thread_pool: threadpool.Pool = .{ .allocator = std.heap.page_allocator, .workers = &.{}, .thread_count = 1 };
+var single_thread_scratch: [threadpool.scratch_per_thread]u8 align(64) = undefined;
+var single_thread_pool: threadpool.Pool = .{ .allocator = std.heap.page_allocator, .workers = &.{}, .thread_count = 1, .scratch = &single_thread_scratch };
 
 pub fn initPool(thread_count: usize) !void {
     if (pool_ready) {

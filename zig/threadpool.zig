@@ -11,10 +11,16 @@ pub const Task = *const fn (context: *const anyopaque, thread_index: usize, thre
 /// longer than the gap between two kernels of one forward pass.
 const spin_limit: u32 = 1 << 14;
 
+/// Working memory each thread may use during one job (tiles of attention), allocated once with the pool so
+/// that no kernel allocates per call. Pages are only committed once touched.
+pub const scratch_per_thread = 1 << 20;
+
 pub const Pool = struct {
     allocator: std.mem.Allocator,
     workers: []std.Thread,
     thread_count: usize,
+    /// thread_count × scratch_per_thread bytes; thread i owns scratchFor(i).
+    scratch: []align(64) u8,
 
     /// Futex word: incremented once per job (and once for shutdown).
     generation: std.atomic.Value(u32) = .init(0),
@@ -29,7 +35,9 @@ pub const Pool = struct {
     /// `self` must not move after init: the workers hold its address.
     pub fn init(self: *Pool, allocator: std.mem.Allocator, thread_count: usize) !void {
         std.debug.assert(thread_count >= 1);
-        self.* = .{ .allocator = allocator, .workers = &.{}, .thread_count = thread_count };
+        const scratch = try allocator.alignedAlloc(u8, .@"64", thread_count * scratch_per_thread);
+        errdefer allocator.free(scratch);
+        self.* = .{ .allocator = allocator, .workers = &.{}, .thread_count = thread_count, .scratch = scratch };
         const workers = try allocator.alloc(std.Thread, thread_count - 1);
         errdefer allocator.free(workers);
         var started: usize = 0;
@@ -49,6 +57,12 @@ pub const Pool = struct {
         for (self.workers) |w| w.join();
         self.allocator.free(self.workers);
         self.workers = &.{};
+        self.allocator.free(self.scratch);
+        self.scratch = &.{};
+    }
+
+    pub fn scratchFor(self: *const Pool, index: usize) []align(64) u8 {
+        return @alignCast(self.scratch[index * scratch_per_thread ..][0..scratch_per_thread]);
     }
 
     fn stopWorkers(self: *Pool) void {
