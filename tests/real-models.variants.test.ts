@@ -1,6 +1,7 @@
 /**
  * The real models of ../shared/README.md against llama.cpp on the same files (tests/fixtures/reference):
- * prompt tokenization, 64 greedy tokens, and the first step's top-10 logits. A divergence would be accepted
+ * prompt tokenization, every bit of the first step's logits (a SHA-256 of all of them; the long prompt runs
+ * attention through llama.cpp's tiled path), 64 greedy tokens. A divergence in the continuation would be accepted
  * only where llama.cpp's own top-2 margin is below 0.01 (a near-tie); today every token agrees.
  * Under a forced kernel variant (scripts/test.sh) only the two small models run, to keep CI short.
  */
@@ -11,7 +12,7 @@ import { openLoadedModel } from "../src/index.ts";
 import { testModel } from "./helpers.ts";
 
 interface Reference {
-  results: { prompt: string; prompt_ids: number[]; generated_ids: number[]; top2_margins: number[]; first_top10: [number, number][] }[];
+  results: { prompt: string; prompt_ids: number[]; generated_ids: number[]; top2_margins: number[]; first_top10: [number, number][]; first_logits_sha256: string }[];
 }
 
 const fixtures: [alias: string, file: string][] = [
@@ -27,9 +28,10 @@ const nearTie = 0.01;
 describe.each(selected)(`%s matches llama.cpp (kernels: ${process.env.ZINC_KERNELS ?? "auto"})`, (alias, file) => {
   const reference: Reference = JSON.parse(readFileSync(join(import.meta.dir, "fixtures", "reference", file), "utf8"));
 
-  test.each(reference.results.map((r) => r.prompt))(
-    "%p: prompt ids, first-step logits and 64 greedy tokens",
-    async (prompt) => {
+  const label = (prompt: string) => (prompt.length > 40 ? `${JSON.stringify(prompt.slice(0, 30))}… (${prompt.length} chars)` : JSON.stringify(prompt));
+  test.each(reference.results.map((r) => [label(r.prompt), r.prompt] as const))(
+    "%s: prompt ids, first-step logits bit for bit, 64 greedy tokens",
+    async (_, prompt) => {
       const r = reference.results.find((x) => x.prompt === prompt)!;
       const model = openLoadedModel(await testModel(alias), { contextLength: 512 });
       try {
@@ -40,7 +42,12 @@ describe.each(selected)(`%s matches llama.cpp (kernels: ${process.env.ZINC_KERNE
         const ours = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, 10);
         expect(ours).toEqual(r.first_top10.map(([id]) => id));
         for (const [id, value] of r.first_top10) expect(Math.abs(logits[id] - value)).toBeLessThan(1e-3);
+        const hash = new Bun.CryptoHasher("sha256").update(new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)).digest("hex");
+        expect(hash).toBe(r.first_logits_sha256);
 
+        // From an empty context, so the prompt is one batch as in llama.cpp (a reused prefix would recompute
+        // only the last prompt token, alone, and a batch of 64+ tokens sums attention differently).
+        model.session.reset();
         const generated: number[] = [];
         for (const piece of model.session.generate(ids, { temperature: 0, maxTokens: r.generated_ids.length })) generated.push(piece.token);
         const firstDifference = r.generated_ids.findIndex((t, i) => generated[i] !== t);

@@ -5,6 +5,8 @@
 // repacks Q4_0 and Q4_K into interleaved rows on AVX2 (what llama-bench runs with its defaults). Each case
 // runs 20 warm-up and 200 timed graph computes, cycling through copies of the matrix (≥ 256 MB in all); the best and mean GB/s of weight bytes read are printed,
 // with the machine's read bandwidth timed the same way before and after (2 threads summing 1 GiB).
+// With a token count and shapes as arguments (`./ggml-matvec-bench 64 576x1536 1536x8960`) the activations
+// are that many tokens — prefill's matrix × matrix, tinyBLAS or the repacked gemm — and GFLOP/s are printed.
 //
 //   cc -O2 -mavx2 -pthread -std=c11 scripts/reference/ggml-matvec-bench.c -I$LLAMA/ggml/include \
 //      -L$LLAMA/build/bin -lggml -lggml-base -lggml-cpu -lm -Wl,-rpath,$LLAMA/build/bin -o ggml-matvec-bench
@@ -59,7 +61,7 @@ static double read_bandwidth(void) {
 
 #define MAX_COPIES 64
 
-static void bench(ggml_backend_t backend, ggml_backend_buffer_type_t weight_buft, const char * layout, enum ggml_type type, int cols, int rows) {
+static void bench(ggml_backend_t backend, ggml_backend_buffer_type_t weight_buft, const char * layout, enum ggml_type type, int cols, int rows, int tokens) {
     const size_t wbytes = ggml_row_size(type, cols) * rows;
     // Copies of the matrix totalling at least 256 MB, computed in turn (as zinc's bench cycles its copies):
     // a matrix read again at once would partly come from the L3 cache.
@@ -84,20 +86,20 @@ static void bench(ggml_backend_t backend, ggml_backend_buffer_type_t weight_buft
     }
     struct ggml_init_params gp = { ggml_tensor_overhead() * (2 * MAX_COPIES + 2) + MAX_COPIES * ggml_graph_overhead(), NULL, true };
     struct ggml_context * ctx = ggml_init(gp);
-    struct ggml_tensor * x = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, cols);
+    struct ggml_tensor * x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, cols, tokens);
     struct ggml_cgraph * gf[MAX_COPIES];
     for (int i = 0; i < copies; i++) {
         gf[i] = ggml_new_graph(ctx);
         ggml_build_forward_expand(gf[i], ggml_mul_mat(ctx, w[i], x));
     }
     ggml_backend_buffer_t buf = ggml_backend_alloc_ctx_tensors(ctx, backend);
-    float * xv = malloc(sizeof(float) * cols);
-    for (int c = 0; c < cols; c++) xv[c] = (float)normal();
-    ggml_backend_tensor_set(x, xv, 0, sizeof(float) * cols);
+    float * xv = malloc(sizeof(float) * cols * tokens);
+    for (int c = 0; c < cols * tokens; c++) xv[c] = (float)normal();
+    ggml_backend_tensor_set(x, xv, 0, sizeof(float) * cols * tokens);
     free(xv);
     for (int i = 0; i < 20; i++) ggml_backend_graph_compute(backend, gf[i % copies]);
     double best = 1e9, total = 0;
-    const int reps = 200;
+    const int reps = tokens > 1 ? 40 : 200;
     for (int i = 0; i < reps; i++) {
         const double t0 = now();
         ggml_backend_graph_compute(backend, gf[i % copies]);
@@ -105,8 +107,9 @@ static void bench(ggml_backend_t backend, ggml_backend_buffer_type_t weight_buft
         total += dt;
         if (dt < best) best = dt;
     }
-    printf("{\"engine\": \"ggml\", \"layout\": \"%s\", \"type\": \"%s\", \"shape\": \"%dx%d\", \"bytes\": %zu, \"copies\": %d, \"mean_ms\": %.4f, \"gb_s_mean\": %.2f, \"gb_s_best\": %.2f}\n",
-           layout, ggml_type_name(type), cols, rows, wbytes, copies, total / reps * 1e3, wbytes / (total / reps) / 1e9, wbytes / best / 1e9);
+    const double flops = 2.0 * rows * cols * tokens;
+    printf("{\"engine\": \"ggml\", \"layout\": \"%s\", \"type\": \"%s\", \"shape\": \"%dx%d\", \"tokens\": %d, \"bytes\": %zu, \"copies\": %d, \"mean_ms\": %.4f, \"gb_s_mean\": %.2f, \"gb_s_best\": %.2f, \"gflop_s_mean\": %.1f, \"gflop_s_best\": %.1f}\n",
+           layout, ggml_type_name(type), cols, rows, tokens, wbytes, copies, total / reps * 1e3, wbytes / (total / reps) / 1e9, wbytes / best / 1e9, flops / (total / reps) / 1e9, flops / best / 1e9);
     fflush(stdout);
     ggml_backend_buffer_free(buf);
     ggml_free(ctx);
@@ -114,7 +117,15 @@ static void bench(ggml_backend_t backend, ggml_backend_buffer_type_t weight_buft
     ggml_free(wctx);
 }
 
-int main(void) {
+int main(int argc, char ** argv) {
+    const int tokens = argc > 1 ? atoi(argv[1]) : 1;
+    int shapes[8][2] = { { 3584, 18944 }, { 896, 151936 } };
+    int n_shapes = 2;
+    if (argc > 2) {
+        n_shapes = 0;
+        for (int i = 2; i < argc && n_shapes < 8; i++, n_shapes++)
+            if (sscanf(argv[i], "%dx%d", &shapes[n_shapes][0], &shapes[n_shapes][1]) != 2) return fprintf(stderr, "bad shape %s\n", argv[i]), 1;
+    }
     rng_state = 0x2545F4914F6CDD1Dull;
     bw_buf = aligned_alloc(64, BW_BYTES);
     memset(bw_buf, 1, BW_BYTES);
@@ -128,16 +139,15 @@ int main(void) {
     ggml_backend_buffer_type_t repack = extra && *extra ? *extra : NULL;
     printf("{\"read_gb_s_before\": %.2f, \"repack_buffer\": \"%s\"}\n", read_bandwidth(), repack ? ggml_backend_buft_name(repack) : "none");
     const enum ggml_type types[] = { GGML_TYPE_Q4_0, GGML_TYPE_Q8_0, GGML_TYPE_Q4_K, GGML_TYPE_Q6_K };
-    const int shapes[][2] = { { 3584, 18944 }, { 896, 151936 } };
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
-        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (int s = 0; s < n_shapes; s++) {
             if (shapes[s][0] % ggml_blck_size(types[t]) != 0) continue;
             ggml_quantize_init(types[t]);
-            bench(backend, ggml_backend_get_default_buffer_type(backend), "plain", types[t], shapes[s][0], shapes[s][1]);
+            bench(backend, ggml_backend_get_default_buffer_type(backend), "plain", types[t], shapes[s][0], shapes[s][1], tokens);
             // On x86 with AVX2 the repacking buffer interleaves only Q4_0 and Q4_K of these (and IQ4_NL, MXFP4);
             // it leaves the others unset (ggml_repack_get_optimal_repack_type returns nothing for them).
             if (repack && (types[t] == GGML_TYPE_Q4_0 || types[t] == GGML_TYPE_Q4_K))
-                bench(backend, repack, "repacked", types[t], shapes[s][0], shapes[s][1]);
+                bench(backend, repack, "repacked", types[t], shapes[s][0], shapes[s][1], tokens);
         }
     printf("{\"read_gb_s_after\": %.2f}\n", read_bandwidth());
     ggml_backend_free(backend);

@@ -11,6 +11,7 @@
 // step's top-10 logits. Context defaults as llama-completion: n_ctx 4096, n_batch 2048, flash attention auto.
 #include "llama.h"
 #include "ggml.h"
+#include <openssl/sha.h>
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -99,6 +100,24 @@ int main(int argc, char ** argv) {
             toks.resize(n);
             llama_tokenize(vocab, prompt.c_str(), prompt.size(), toks.data(), n, true, false);
         }
+        // LLAMA_REF_ALL_LOGITS=1 asks for every token's logits, =half for those of the second half (as
+        // llama-perplexity does), instead of just the last.
+        const char * all_logits = getenv("LLAMA_REF_ALL_LOGITS");
+        if (all_logits && (std::string(all_logits) == "1" || std::string(all_logits) == "half")) {
+            const size_t first = std::string(all_logits) == "half" ? toks.size() / 2 : 0;
+            llama_batch batch = llama_batch_init((int) toks.size(), 0, 1);
+            for (size_t i = 0; i < toks.size(); i++) {
+                batch.token[i] = toks[i];
+                batch.pos[i] = (llama_pos) i;
+                batch.n_seq_id[i] = 1;
+                batch.seq_id[i][0] = 0;
+                batch.logits[i] = i >= first;
+            }
+            batch.n_tokens = (int) toks.size();
+            const int rc = llama_decode(ctx, batch);
+            llama_batch_free(batch);
+            return rc;
+        }
         return llama_decode(ctx, llama_batch_get_one(toks.data(), (int) toks.size()));
     }
     if (argc >= 3 && std::string(argv[1]) == "--chat") {
@@ -154,6 +173,8 @@ int main(int argc, char ** argv) {
         std::vector<float> margins;
         std::string text;
         std::vector<std::pair<float, int>> first_top;
+        // Every bit of the first step's logits, as a SHA-256 of the n_vocab floats.
+        std::string first_sha;
         llama_batch batch = llama_batch_get_one(toks.data(), (int) toks.size());
         llama_token tok = 0;
         for (int i = 0; i < n_predict; i++) {
@@ -162,7 +183,12 @@ int main(int argc, char ** argv) {
             std::vector<std::pair<float, int>> order(n_vocab);
             for (int v = 0; v < n_vocab; v++) order[v] = {logits[v], v};
             std::partial_sort(order.begin(), order.begin() + 10, order.end(), [](auto & a, auto & b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
-            if (i == 0) first_top.assign(order.begin(), order.begin() + 10);
+            if (i == 0) {
+                first_top.assign(order.begin(), order.begin() + 10);
+                unsigned char digest[32];
+                SHA256((const unsigned char *) logits, n_vocab * sizeof(float), digest);
+                for (unsigned char b : digest) { char h[3]; snprintf(h, sizeof h, "%02x", b); first_sha += h; }
+            }
             tok = order[0].second;
             margins.push_back(order[0].first - order[1].first);
             out.push_back(tok);
@@ -179,7 +205,8 @@ int main(int argc, char ** argv) {
         for (size_t i = 0; i < margins.size(); i++) printf("%s%.6g", i ? ", " : "", margins[i]);
         printf("], \"first_top10\": [");
         for (size_t i = 0; i < first_top.size(); i++) printf("%s[%d, %.7g]", i ? ", " : "", first_top[i].second, first_top[i].first);
-        printf("], \"text\": \"%s\"}%s\n", valid_utf8(text) ? json_escape(text).c_str() : "", p + 1 < argc ? "," : "");
+        printf("], \"first_logits_sha256\": \"%s\"", first_sha.c_str());
+        printf(", \"text\": \"%s\"}%s\n", valid_utf8(text) ? json_escape(text).c_str() : "", p + 1 < argc ? "," : "");
         llama_free(ctx);
     }
     printf("]}\n");

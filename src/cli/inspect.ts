@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { metaArray, metaString, openGguf, type GgufFile } from "../gguf/reader.ts";
 import { readConfig } from "../model/config.ts";
-import { estimateMemory, memoryModeFor, streamingBytes } from "../model/memory.ts";
+import { defaultBatchSize, estimateMemory, memoryModeFor, streamingBytes } from "../model/memory.ts";
 import { streamingWindowBytes } from "../model/streaming.ts";
 import { locateModel } from "../registry/registry.ts";
 import { availableMemory, formatBytes, parseInteger, parseSize } from "./common.ts";
@@ -29,9 +29,9 @@ export function inspectSummary(file: GgufFile, ctx: number, ram: number) {
     }
   }
   if (config) {
-    // The same estimate the loader checks a budget against (default batch of 256 tokens).
-    const f16 = estimateMemory(config, weightBytes, ctx, Math.min(256, ctx), "f16");
-    const q8 = estimateMemory(config, weightBytes, ctx, Math.min(256, ctx), "q8_0");
+    // The same estimate the loader checks a budget against (default batch).
+    const f16 = estimateMemory(config, weightBytes, ctx, Math.min(defaultBatchSize, ctx), "f16");
+    const q8 = estimateMemory(config, weightBytes, ctx, Math.min(defaultBatchSize, ctx), "q8_0");
     const kvF16 = f16.kvCacheBytes;
     const kvQ8 = q8.kvCacheBytes;
     const scratch = f16.scratchBytes;

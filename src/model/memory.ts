@@ -13,6 +13,9 @@ export interface MemoryEstimate {
   totalBytes: number;
 }
 
+/** Tokens per prefill chunk unless asked otherwise: llama.cpp's default n_ubatch. */
+export const defaultBatchSize = 512;
+
 export function estimateMemory(config: ModelConfig, weightBytes: number, contextLength: number, batchSize: number, kvType: KvType = "f16"): MemoryEstimate {
   // Sliding-window layers keep a ring of window + batch rows, the others a row per position.
   const rowBytes = kvRowBytes(kvType, config.kvHeadCount * config.headDim) + kvRowBytes(kvType, config.kvHeadCount * config.valueDim);

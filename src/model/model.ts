@@ -12,7 +12,7 @@ import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
 import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../native/index.ts";
 import { readConfig, type ModelConfig } from "./config.ts";
 import { KvCache, type KvType } from "./kv-cache.ts";
-import { estimateMemory, planMemory, streamingBytes, type MemoryEstimate, type MemoryMode } from "./memory.ts";
+import { defaultBatchSize, estimateMemory, planMemory, streamingBytes, type MemoryEstimate, type MemoryMode } from "./memory.ts";
 import { streamingWindowBytes, WeightStreamer } from "./streaming.ts";
 import { loadWeights, type ModelWeights, type Weight } from "./weights.ts";
 
@@ -34,7 +34,10 @@ export interface ForwardOptions {
 
 export interface ModelOptions {
   contextLength?: number;
-  /** Tokens per forward chunk in prefill (llama.cpp's ubatch). */
+  /**
+   * Tokens per forward chunk in prefill: llama.cpp's ubatch, 512 by default as there. The chunking decides
+   * which path attention takes (tiled from 64 queries), so the same split keeps prefill identical.
+   */
   batchSize?: number;
   threads?: number;
   kernels?: Kernels;
@@ -83,7 +86,7 @@ export class Model {
     const c = this.config;
     this.contextLength = Math.min(options.contextLength ?? 4096, c.trainedContext);
     if (this.contextLength < 1) throw new ZincError("context length must be at least 1");
-    this.batchSize = Math.max(1, Math.min(options.batchSize ?? 256, this.contextLength));
+    this.batchSize = Math.max(1, Math.min(options.batchSize ?? defaultBatchSize, this.contextLength));
     const B = this.batchSize;
     // Refuse before allocating anything if the budget cannot hold weights + KV cache + scratch.
     const kvType = options.kvType ?? "f16";
