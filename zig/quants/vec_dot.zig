@@ -863,19 +863,45 @@ pub fn prepareTileScales(comptime t: b.TensorType, x: [*]const b.Block(b.activat
 
 /// simpleTile with prepared scales: the n products dw·dx in one vector multiply, and Q4_1/Q5_1's n running
 /// m·s sums as one vector (lane k: the same unfused multiply and add, in the same order, as simpleTile's
-/// scalar summs[k]), which also frees the n registers those scalars took.
+/// scalar summs[k]), which also frees the n registers those scalars took. Two things keep the loop at five
+/// vector operations per token and block (sign, maddubs, maddwd, convert, fma): |w| is formed once per
+/// weight block rather than per token, and each token's dw·dx is broadcast from memory — a load, not a
+/// shuffle needing its own index register (with eight tokens those indices spilled).
 fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, out: []f32, sc: *const TileScales) void {
+    const signed = comptime (t != .q4_1 and t != .q5_1);
     var acc: [n]F32x8 = @splat(@splat(0));
     var summs: F32x8 = @splat(0);
+    var products: F32x8 align(32) = undefined;
     for (w, 0..) |*bw, blk| {
         const q = unpackSimple(t, bw);
-        const d = @as(F32x8, @splat(h(bw.d))) * sc.d[blk];
+        const abs_q = if (signed and has_avx2) psign(q, q) else q;
+        products = @as(F32x8, @splat(h(bw.d))) * sc.d[blk];
         inline for (0..n) |k| {
-            acc[k] = simd.fusedMulAdd(F32x8, @splat(d[k]), toF32x8(simpleLaneSums(t, q, x[k * stride + blk].qs)), acc[k]);
+            const c = x[k * stride + blk].qs;
+            const lanes = if (signed) laneSumsSigned(abs_q, q, c) else laneSumsScaled16(q, c, @splat(1));
+            const d = if (signed) broadcastLane(&products, k) else @as(F32x8, @splat(products[k]));
+            acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[k]);
         }
         if (t == .q4_1 or t == .q5_1) summs = summs + @as(F32x8, @splat(h(bw.m))) * sc.s[blk];
     }
     inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
+}
+
+/// laneSums(w, c) with |w| given: ggml's sign trick when the caller forms |w| once for several c.
+inline fn laneSumsSigned(abs_w: I8x32, w: I8x32, c: I8x32) I32x8 {
+    if (has_avx2) return maddwd(maddubs(@bitCast(abs_w), psign(c, w)), @splat(1));
+    return laneSums(w, c);
+}
+
+/// Lane k of a vector just stored, in every lane: vbroadcastss from memory (a load, no shuffle port).
+/// The asm reads memory the compiler cannot see, hence volatile with a memory clobber.
+inline fn broadcastLane(v: *const F32x8, comptime k: usize) F32x8 {
+    if (!has_avx2) return @splat(v[k]);
+    const p: *const f32 = &@as(*const [8]f32, @ptrCast(v))[k];
+    return asm volatile ("vbroadcastss (%[p]), %[ret]"
+        : [ret] "=x" (-> F32x8),
+        : [p] "r" (p),
+        : .{ .memory = true });
 }
 
 // ---- public entry points ----------------------------------------------------------------------------------------
