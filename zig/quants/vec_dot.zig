@@ -148,12 +148,14 @@ inline fn simpleLaneSums(comptime t: b.TensorType, q: I8x32, c: I8x32) I32x8 {
     };
 }
 
-/// Low nibbles as values 0..15, then high nibbles as 16..31: the order of the simple 4-bit types.
+/// Low nibbles as values 0..15, then high nibbles as 16..31: the order of the simple 4-bit types. The 16
+/// bytes go to both halves (one broadcast load), the upper half is shifted right by 4 within 32-bit lanes
+/// (bits from the next byte land in the high nibble, which the mask drops): two operations.
 inline fn nibbles(qs: [16]u8) U8x32 {
     const v: U8x16 = qs;
-    const lo = v & @as(U8x16, @splat(0x0F));
-    const hi = v >> @as(@Vector(16, u3), @splat(4));
-    return std.simd.join(lo, hi);
+    const both: @Vector(8, u32) = @bitCast(std.simd.join(v, v));
+    const shifted = both >> @Vector(8, u5){ 0, 0, 0, 0, 4, 4, 4, 4 };
+    return @as(U8x32, @bitCast(shifted)) & @as(U8x32, @splat(0x0F));
 }
 
 /// The fifth bits of Q5_0/Q5_1 as 0 or 16 in value order: bit j of qh picks byte j (spread the four bytes of
@@ -624,7 +626,8 @@ pub const max_prepared_blocks = 1024;
 pub const PreparedActivations = struct {
     d: [max_prepared_blocks]f32,
     s: [max_prepared_blocks]f32,
-    sums: [max_prepared_blocks]I32x8,
+    /// Q4_0: 8 × each lane's activation sum; Q5_0: 16 × — what the unsigned levels' offset adds to a lane.
+    offsets: [max_prepared_blocks]I32x8,
 };
 
 pub fn prepareActivations(comptime t: b.TensorType, x: []const b.Block(b.activationType(t)), p: *PreparedActivations) void {
@@ -632,8 +635,14 @@ pub fn prepareActivations(comptime t: b.TensorType, x: []const b.Block(b.activat
     for (x, 0..) |*bx, i| {
         p.d[i] = h(bx.d);
         if (t == .q4_1 or t == .q5_1) p.s[i] = h(bx.s);
-        if (t == .q4_0 or t == .q5_0) p.sums[i] = laneSumsScaled16(@splat(1), bx.qs, @splat(1));
+        const shift: u5 = if (t == .q4_0) 3 else 4;
+        if (t == .q4_0 or t == .q5_0) p.offsets[i] = laneSumsScaled16(@splat(1), bx.qs, @splat(1)) << @splat(shift);
     }
+}
+
+/// An f16 converted to f32 in all eight lanes (vpbroadcastw from memory, then vcvtph2ps on the vector).
+inline fn halfInAllLanes(x: f16) F32x8 {
+    return @floatCast(@as(@Vector(8, f16), @splat(x)));
 }
 
 /// Decode for r weight rows at once (r known at compile time): out[i] = dot(row i, x), where row i starts
@@ -653,12 +662,14 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
                 .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
                     const p: ?*const PreparedActivations = if (comptime usesPreparedActivations(t)) prepared else null;
                     const lanes = if (p) |pa| switch (t) {
-                        .q4_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs)), by.qs, @splat(1)) - (pa.sums[blk] << @splat(3)),
-                        .q5_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs) | fifthBits(bw.qh)), by.qs, @splat(1)) - (pa.sums[blk] << @splat(4)),
+                        .q4_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs)), by.qs, @splat(1)) - pa.offsets[blk],
+                        .q5_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs) | fifthBits(bw.qh)), by.qs, @splat(1)) - pa.offsets[blk],
                         else => simpleLaneSums(t, unpackSimple(t, bw), by.qs),
                     } else simpleLaneSums(t, unpackSimple(t, bw), by.qs);
-                    const dx = if (p) |pa| pa.d[blk] else h(by.d);
-                    acc[i] = simd.fusedMulAdd(F32x8, @splat(h(bw.d) * dx), toF32x8(lanes), acc[i]);
+                    // dw·dx in all lanes: dw widened in a vector (a broadcast load and one convert) times the
+                    // prepared dx broadcast from memory — the same single f32 product in every lane.
+                    const d = if (p) |pa| halfInAllLanes(bw.d) * @as(F32x8, @splat(pa.d[blk])) else @as(F32x8, @splat(h(bw.d) * h(by.d)));
+                    acc[i] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[i]);
                     if (t == .q4_1 or t == .q5_1) summs[i] += h(bw.m) * (if (p) |pa| pa.s[blk] else h(by.s));
                 },
                 .q4_k => {
