@@ -2,7 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { chooseVariant, loadKernels, probeCpu } from "../src/native/index.ts";
 import { ZincError } from "../src/errors.ts";
 import { rowBytes, tensorType } from "../src/gguf/types.ts";
-import { normalizedRmse, randomNormal, randomWeights, runCli } from "./helpers.ts";
+import { openGguf } from "../src/gguf/reader.ts";
+import { join } from "node:path";
+import { normalizedRmse, randomNormal, randomWeights, runCli, sharedDir } from "./helpers.ts";
 
 const report = probeCpu();
 const runnable = report.candidates.filter((c) => c.score > 0).map((c) => c.name);
@@ -20,6 +22,18 @@ describe("variant choice", () => {
     expect(report.features.has("avx2")).toBe(flags.has("avx2"));
     expect(report.features.has("avx512f")).toBe(flags.has("avx512f"));
     expect(report.features.has("avx512vnni")).toBe(flags.has("avx512_vnni"));
+  });
+
+  test("opening a GGUF keeps the kernel thread count the caller chose", () => {
+    // Mapping a file loads the kernel library; it must not resize the pool to the default (it did: a bench
+    // or a draft model opened after --threads 1 ran on every core).
+    const kernels = loadKernels({ threads: 1 });
+    try {
+      openGguf(join(sharedDir, "fixtures", "vocab", "ggml-vocab-llama-spm.gguf")).close();
+      expect(kernels.native.zinc_pool_threads()).toBe(1);
+    } finally {
+      loadKernels({ threads: 2 });
+    }
   });
 
   test("an unknown variant name is a clear error", () => {

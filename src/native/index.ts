@@ -176,8 +176,11 @@ export function loadKernels(options: { variant?: string; threads?: number } = {}
   parseThreadCount(String(threads), "threads");
   const existing = loaded.get(variant);
   if (existing) {
-    setThreads(existing.native, threads);
-    existing.threads = threads;
+    // Without an explicit count (e.g. mapping a file), keep the pool as the caller before us sized it.
+    if (options.threads !== undefined && options.threads !== existing.threads) {
+      setThreads(existing.native, threads);
+      existing.threads = threads;
+    }
     return existing;
   }
   const library = openLibrary(variant);
