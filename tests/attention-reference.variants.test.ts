@@ -1,7 +1,8 @@
 /**
  * zinc's attention gives the same bits as llama.cpp's flash attention (ggml_flash_attn_ext on an f16 cache,
- * causal mask), on both of its paths: one query at a time for batches under 64 queries, the tiled matrix
- * products from 64 up. Inputs are regenerated from the fixture's seed in exactly representable values;
+ * causal mask), on its three paths: one query at a time for batches under 64 queries, the tiled matrix
+ * products from 64 up, and one query over a KV view of 512+ cells split into a chunk per thread (2 threads,
+ * as the fixture was made with). Inputs are regenerated from the fixture's seed in exactly representable values;
  * the fixture holds ggml's output hash and last rows (scripts/reference/ggml-flash-attn.c).
  */
 import { describe, expect, test } from "bun:test";
@@ -12,6 +13,7 @@ import { loadKernels } from "../src/native/index.ts";
 type Case = {
   tokens: number;
   kv_len: number;
+  cells: number;
   heads: number;
   kv_heads: number;
   head_dim: number;
@@ -23,7 +25,7 @@ type Case = {
   last_row_f32_hex: string;
 };
 const fixture = JSON.parse(readFileSync(join(import.meta.dir, "fixtures", "attention", "flash-attn.json"), "utf8")) as { seed: string; cases: Case[] };
-const kernels = loadKernels();
+const kernels = loadKernels({ threads: 2 });
 
 // The C program's xorshift64 and its two exact draws, in the same order.
 let state = BigInt(fixture.seed);
@@ -47,18 +49,19 @@ const inputs = fixture.cases.map((c) => {
     kernels.f32ToF16(values, bits, n);
     return new Uint8Array(bits.buffer);
   };
-  const cacheValues = c.kv_len * c.kv_heads * c.head_dim;
+  const cacheValues = c.cells * c.kv_heads * c.head_dim;
   return { q, k: half(cacheValues), v: half(cacheValues) };
 });
 
 describe(`attention matches llama.cpp's flash attention bit for bit (kernels: ${kernels.variant})`, () => {
-  test.each(fixture.cases.map((c, i) => [`${c.tokens} queries (${c.tokens >= 64 ? "tiled" : "one at a time"}), ${c.kv_len} keys, ${c.heads}/${c.kv_heads} heads × ${c.head_dim}${c.window ? `, window ${c.window}` : ""}${c.softcap ? `, soft-cap ${c.softcap}` : ""}${c.q_amp > 8 ? ", wide scores" : ""}`, i] as const))("%s", (_, i) => {
+  const path = (c: Case) => (c.tokens >= 64 ? "tiled" : c.tokens === 1 && c.cells >= 512 ? `split over ${c.cells} cells` : "one at a time");
+  test.each(fixture.cases.map((c, i) => [`${c.tokens} queries (${path(c)}), ${c.kv_len} keys, ${c.heads}/${c.kv_heads} heads × ${c.head_dim}${c.window ? `, window ${c.window}` : ""}${c.softcap ? `, soft-cap ${c.softcap}` : ""}${c.q_amp > 8 ? ", wide scores" : ""}`, i] as const))("%s", (_, i) => {
     const c = fixture.cases[i];
     const { q, k, v } = inputs[i];
     const positions = Int32Array.from({ length: c.tokens }, (_, t) => c.kv_len - c.tokens + t);
     const out = new Float32Array(c.tokens * c.heads * c.head_dim);
     kernels.attention(
-      { tokens: c.tokens, headCount: c.heads, kvHeadCount: c.kv_heads, headDim: c.head_dim, kvLength: c.kv_len, window: c.window, scale: c.scale, softcap: c.softcap, kvType: "f16" },
+      { tokens: c.tokens, headCount: c.heads, kvHeadCount: c.kv_heads, headDim: c.head_dim, kvLength: c.kv_len, window: c.window, scale: c.scale, softcap: c.softcap, kvType: "f16", kvCells: c.cells },
       q,
       positions,
       k,

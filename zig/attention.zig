@@ -33,13 +33,26 @@ pub const AttentionParams = extern struct {
     kv_type: u32,
     /// Rows of a ring-buffer cache (position p in row p % ring_rows); 0: row p holds position p.
     ring_rows: u32,
+    /// llama.cpp's KV view for this call (n_kv: the used cells rounded up to 256); 0: kv_len. From 512 cells,
+    /// one query over an f16 cache takes llama.cpp's split path (see `splitChunks`).
+    kv_cells: u32,
 };
 
 pub const KvType = enum(u32) { f16 = 0, q8_0 = 1 };
 
 comptime {
-    // TypeScript fills these 40 bytes field by field (src/native/index.ts, attentionBuffer).
-    std.debug.assert(@sizeOf(AttentionParams) == 40);
+    // TypeScript fills these 44 bytes field by field (src/native/index.ts, attentionBuffer).
+    std.debug.assert(@sizeOf(AttentionParams) == 44);
+}
+
+/// llama.cpp (ggml_compute_forward_flash_attn_ext_f16) runs one query over an f16 cache of 512 cells or more
+/// as one chunk of cells per thread — each chunk its own online softmax (M, S, f16 V-sum) — then merges the
+/// chunks in order: M' = max(M, Mc), V = V·e^(M−M') + Vc·e^(Mc−M'), S likewise. The chunking is part of the
+/// result, so zinc cuts the cells the same way, with its own thread count standing for llama.cpp's.
+/// Returns the chunk count, or 0 when the call takes the plain path.
+pub fn splitChunks(p: AttentionParams, threads: usize) usize {
+    if (p.tokens != 1 or p.kv_type != @intFromEnum(KvType.f16) or p.kv_cells < 512) return 0;
+    return threads;
 }
 
 /// f16 · f16 with f32 accumulation in exactly ggml's AVX2 order (ggml_vec_dot_f16): four 8-lane accumulators
@@ -91,6 +104,8 @@ pub fn AttentionOf(comptime kv: KvType) type {
         k_cache: [*]const u8,
         v_cache: [*]const u8,
         out: [*]f32,
+        /// splitChunks of the call (0: plain path).
+        chunks: usize = 0,
 
         const Self = @This();
 
@@ -101,93 +116,157 @@ pub fn AttentionOf(comptime kv: KvType) type {
             for (r.start..r.end) |job| self.one(job / p.head_count, job % p.head_count);
         }
 
-        fn one(self: *const Self, token: usize, head: usize) void {
+        /// The online softmax of one query over some keys: running max, sum and V-sum (f16 as llama.cpp keeps
+        /// it for an f16 cache, f32 for q8_0).
+        const State = struct {
+            max: f32 = -std.math.inf(f32),
+            sum: f32 = 0,
+            acc16: [max_head_dim]f16 = undefined,
+            acc32: [max_head_dim]f32 = undefined,
+        };
+
+        /// The query as the key dot wants it: f16 (f16 cache) or q8_0 blocks (q8_0 cache).
+        const Query = struct {
+            q16: [max_head_dim]f16 = undefined,
+            q8: [max_head_dim / 32]blocks.BlockQ8_0 = undefined,
+        };
+
+        fn prepareQuery(self: *const Self, token: usize, head: usize, query: *Query) void {
             const p = self.params;
             const hd: usize = p.head_dim;
-            const group = p.head_count / p.kv_head_count;
-            const kv_head = head / group;
-            const row_values = @as(usize, p.kv_head_count) * hd;
-            const query_position = self.positions[token];
             const q = self.q[(token * p.head_count + head) * hd ..][0..hd];
+            switch (kv) {
+                .f16 => for (q, query.q16[0..hd]) |v, *o| {
+                    o.* = @floatCast(v);
+                },
+                .q8_0 => reference.quantizeActivationRow(.q8_0, q, query.q8[0 .. hd / 32]),
+            }
+        }
 
+        fn resetState(self: *const Self, state: *State) void {
+            const hd: usize = self.params.head_dim;
+            state.max = -std.math.inf(f32);
+            state.sum = 0;
+            switch (kv) {
+                .f16 => @memset(state.acc16[0..hd], 0),
+                .q8_0 => @memset(state.acc32[0..hd], 0),
+            }
+        }
+
+        /// Keys at positions from..to in order: the same sequence of online-softmax steps as visiting every
+        /// cached row and skipping the masked ones.
+        fn accumulate(self: *const Self, query: *const Query, kv_head: usize, from: usize, to: usize, state: *State) void {
+            const p = self.params;
+            const hd: usize = p.head_dim;
+            const row_values = @as(usize, p.kv_head_count) * hd;
+            const nb = hd / 32;
             // With a soft-cap ggml folds the scale into the tanh argument: cap * tanh(s * scale / cap).
             const scale = if (p.softcap != 0) p.scale / p.softcap else p.scale;
-            var max: f32 = -std.math.inf(f32);
-            var sum: f32 = 0;
-
-            var q16_buf: [max_head_dim]f16 = undefined;
-            var acc16_buf: [max_head_dim]f16 = undefined;
-            var q8_buf: [max_head_dim / 32]blocks.BlockQ8_0 = undefined;
-            var acc32_buf: [max_head_dim]f32 = undefined;
             var v32_buf: [max_head_dim]f32 = undefined;
-            const nb = hd / 32;
-            switch (kv) {
-                .f16 => {
-                    for (q, q16_buf[0..hd]) |v, *o| o.* = @floatCast(v);
-                    @memset(acc16_buf[0..hd], 0);
-                },
-                .q8_0 => {
-                    reference.quantizeActivationRow(.q8_0, q, q8_buf[0..nb]);
-                    @memset(acc32_buf[0..hd], 0);
-                },
-            }
-
-            // Keys in position order, from the window's start to the query (causal): the same sequence of
-            // online-softmax steps as visiting every cached row and skipping the masked ones.
-            const first: usize = if (p.window != 0) @intCast(@max(0, @as(i64, query_position) - p.window + 1)) else 0;
-            const end: usize = @min(@as(usize, p.kv_len), @as(usize, @intCast(@max(0, @as(i64, query_position) + 1))));
-            for (first..end) |position| {
+            for (from..to) |position| {
                 const key_position = if (p.ring_rows != 0) position % p.ring_rows else position;
                 var s: f32 = switch (kv) {
                     .f16 => blk: {
                         const rows: [*]const f16 = @ptrCast(@alignCast(self.k_cache));
-                        break :blk dotF16(rows[key_position * row_values + kv_head * hd ..][0..hd], q16_buf[0..hd]);
+                        break :blk dotF16(rows[key_position * row_values + kv_head * hd ..][0..hd], query.q16[0..hd]);
                     },
                     .q8_0 => blk: {
                         const rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.k_cache));
-                        break :blk vec_dot.vecDot(.q8_0, rows[(key_position * row_values + kv_head * hd) / 32 ..][0..nb], q8_buf[0..nb]);
+                        break :blk vec_dot.vecDot(.q8_0, rows[(key_position * row_values + kv_head * hd) / 32 ..][0..nb], query.q8[0..nb]);
                     },
                 };
                 s *= scale;
                 if (p.softcap != 0) s = p.softcap * simd.tanhf(s);
                 var ms: f32 = 1;
                 var vs: f32 = 1;
-                const new_max = s > max;
+                const new_max = s > state.max;
                 if (new_max) {
-                    const old = max;
-                    max = s;
-                    ms = simd.expf(old - max);
+                    const old = state.max;
+                    state.max = s;
+                    ms = simd.expf(old - state.max);
                 } else {
-                    vs = simd.expf(s - max);
+                    vs = simd.expf(s - state.max);
                 }
                 switch (kv) {
                     .f16 => {
                         const rows: [*]const f16 = @ptrCast(@alignCast(self.v_cache));
-                        if (new_max) scaleF16(acc16_buf[0..hd], ms);
-                        madF16(acc16_buf[0..hd], rows[key_position * row_values + kv_head * hd ..][0..hd], vs);
+                        if (new_max) scaleF16(state.acc16[0..hd], ms);
+                        madF16(state.acc16[0..hd], rows[key_position * row_values + kv_head * hd ..][0..hd], vs);
                     },
                     .q8_0 => {
                         const rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.v_cache));
-                        if (new_max) for (acc32_buf[0..hd]) |*a| {
+                        if (new_max) for (state.acc32[0..hd]) |*a| {
                             a.* *= ms;
                         };
                         reference.dequantizeRow(.q8_0, rows[(key_position * row_values + kv_head * hd) / 32 ..][0..nb], v32_buf[0..hd]);
-                        for (acc32_buf[0..hd], v32_buf[0..hd]) |*a, v| a.* = simd.fusedMulAdd(f32, v, vs, a.*);
+                        for (state.acc32[0..hd], v32_buf[0..hd]) |*a, v| a.* = simd.fusedMulAdd(f32, v, vs, a.*);
                     },
                 }
                 // GCC contracts llama.cpp's S*ms + vs into one fma.
-                sum = simd.fusedMulAdd(f32, sum, ms, vs);
+                state.sum = simd.fusedMulAdd(f32, state.sum, ms, vs);
             }
-            const inv: f32 = if (sum == 0) 0 else 1.0 / sum;
+        }
+
+        fn visibleKeys(self: *const Self, token: usize) struct { first: usize, end: usize } {
+            const p = self.params;
+            const query_position = self.positions[token];
+            const first: usize = if (p.window != 0) @intCast(@max(0, @as(i64, query_position) - p.window + 1)) else 0;
+            const end: usize = @min(@as(usize, p.kv_len), @as(usize, @intCast(@max(0, @as(i64, query_position) + 1))));
+            return .{ .first = first, .end = end };
+        }
+
+        fn one(self: *const Self, token: usize, head: usize) void {
+            const p = self.params;
+            const hd: usize = p.head_dim;
+            const kv_head = head / (p.head_count / p.kv_head_count);
+            var query: Query = .{};
+            self.prepareQuery(token, head, &query);
+            const keys = self.visibleKeys(token);
             const out = self.out[(token * p.head_count + head) * hd ..][0..hd];
+            var state: State = .{};
+            if (self.chunks != 0) return self.split(&query, kv_head, keys.first, keys.end, &state, out);
+            self.resetState(&state);
+            if (keys.first < keys.end) self.accumulate(&query, kv_head, keys.first, keys.end, &state);
+            const inv: f32 = if (state.sum == 0) 0 else 1.0 / state.sum;
             switch (kv) {
-                .f16 => for (acc16_buf[0..hd], out) |a, *o| {
+                .f16 => for (state.acc16[0..hd], out) |a, *o| {
                     o.* = @as(f32, a) * inv;
                 },
-                .q8_0 => for (acc32_buf[0..hd], out) |a, *o| {
+                .q8_0 => for (state.acc32[0..hd], out) |a, *o| {
                     o.* = a * inv;
                 },
             }
+        }
+
+        /// llama.cpp's split path (splitChunks): the cells in `chunks` equal runs, each run's partial softmax,
+        /// merged in order as ggml_flash_attn_ext_reduce_partials does.
+        fn split(self: *const Self, query: *const Query, kv_head: usize, first: usize, end: usize, state: *State, out: []f32) void {
+            const hd: usize = self.params.head_dim;
+            const cells: usize = self.params.kv_cells;
+            const chunk_size = (cells + self.chunks - 1) / self.chunks;
+            var merged_max: f32 = -std.math.inf(f32);
+            var merged_sum: f32 = 0;
+            var merged: [max_head_dim]f32 = undefined;
+            @memset(merged[0..hd], 0);
+            for (0..self.chunks) |c| {
+                const c0 = c * chunk_size;
+                if (c0 >= cells) continue;
+                const c1 = @min(cells, c0 + chunk_size);
+                self.resetState(state);
+                const from = @max(first, c0);
+                const to = @min(end, c1);
+                if (from < to) self.accumulate(query, kv_head, from, to, state);
+                if (state.sum == 0) continue;
+                const new_max = @max(merged_max, state.max);
+                const scale_old = simd.expf(merged_max - new_max);
+                const scale_new = simd.expf(state.max - new_max);
+                // GCC contracts a·b + c·d into one fma and one multiply.
+                for (merged[0..hd], state.acc16[0..hd]) |*m, a| m.* = simd.fusedMulAdd(f32, m.*, scale_old, @as(f32, a) * scale_new);
+                merged_sum = simd.fusedMulAdd(f32, merged_sum, scale_old, state.sum * scale_new);
+                merged_max = new_max;
+            }
+            const inv: f32 = if (merged_sum == 0) 0 else 1.0 / merged_sum;
+            for (merged[0..hd], out) |m, *o| o.* = m * inv;
         }
 
         pub fn run(self: *const Self, pool: *threadpool.Pool) void {
@@ -444,7 +523,7 @@ test "attention with one key returns that key's value; GQA maps heads to kv head
     const positions = [_]i32{1};
     var out: [2 * hd]f32 = undefined;
     const att = Attention{
-        .params = .{ .tokens = 1, .head_count = 2, .kv_head_count = 1, .head_dim = hd, .kv_len = 2, .window = 0, .scale = 1, .softcap = 0, .kv_type = 0, .ring_rows = 0 },
+        .params = .{ .tokens = 1, .head_count = 2, .kv_head_count = 1, .head_dim = hd, .kv_len = 2, .window = 0, .scale = 1, .softcap = 0, .kv_type = 0, .ring_rows = 0, .kv_cells = 0 },
         .q = &q,
         .positions = &positions,
         .k_cache = @ptrCast(&k),

@@ -17,7 +17,7 @@ const bandwidth = @import("bandwidth.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 7;
+pub const abi_version: u32 = 8;
 
 pub const Status = enum(i32) {
     ok = 0,
@@ -223,7 +223,8 @@ export fn zinc_attention(params: *const attention.AttentionParams, q: [*]const f
             const att = attention.Tiled.init(p, q, positions, k_cache, v_cache, out, runtime.pool(), &next);
             att.run(runtime.pool());
         } else {
-            const att = attention.AttentionOf(.f16){ .params = p, .q = q, .positions = positions, .k_cache = k_cache, .v_cache = v_cache, .out = out };
+            const chunks = attention.splitChunks(p, runtime.pool().thread_count);
+            const att = attention.AttentionOf(.f16){ .params = p, .q = q, .positions = positions, .k_cache = k_cache, .v_cache = v_cache, .out = out, .chunks = chunks };
             att.run(runtime.pool());
         },
         @intFromEnum(attention.KvType.q8_0) => {

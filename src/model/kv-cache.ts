@@ -39,7 +39,7 @@ export class KvCache {
     readonly type: KvType = "f16",
     /** Per layer: the sliding window (0: full attention) and the most tokens one forward pass stores. */
     readonly windows: number[] = [],
-    batch = capacity,
+    private readonly batch = capacity,
   ) {
     this.keyRowBytes = kvRowBytes(type, keyWidth);
     this.valueRowBytes = kvRowBytes(type, valueWidth);
@@ -51,6 +51,19 @@ export class KvCache {
 
   get bytes(): number {
     return this.rows.reduce((n, rows) => n + rows * (this.keyRowBytes + this.valueRowBytes), 0);
+  }
+
+  /**
+   * How many cells llama.cpp's attention would see for a layer holding `length` positions (its n_kv): the used
+   * cells rounded up to 256, at least 256, at most its cache size — the context rounded up to 256, or for a
+   * sliding-window layer window + ubatch rounded up to 256. Where llama.cpp cuts a long decode into per-thread
+   * chunks depends on it (attention's split path), so zinc's kernel is told.
+   */
+  llamaKvCells(layer: number, length: number): number {
+    const pad = (n: number) => Math.ceil(n / 256) * 256;
+    const window = this.windows[layer] ?? 0;
+    const size = window > 0 ? pad(Math.min(pad(this.capacity), window + this.batch)) : pad(this.capacity);
+    return Math.min(size, Math.max(256, pad(length)));
   }
 
   /** The ring size of a layer for the attention kernel, 0 when row p holds position p. */

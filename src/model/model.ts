@@ -257,6 +257,7 @@ export class Model {
           softcap: c.attentionSoftcap,
           kvType: this.cache.type,
           ringRows: this.cache.ringRows(il),
+          kvCells: Math.max(position0 + T, this.cache.llamaKvCells(il, position0 + T)),
         },
         q,
         positions,

@@ -54,7 +54,7 @@ const symbolTable = {
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 7;
+export const expectedAbiVersion = 8;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 

@@ -105,6 +105,11 @@ export interface AttentionParams {
   kvType: "f16" | "q8_0";
   /** Rows of a ring-buffer cache (a sliding-window layer): position p is in row p % ringRows. 0: row p. */
   ringRows?: number;
+  /**
+   * llama.cpp's KV view for the call (n_kv: used cells rounded up to 256, see llamaKvCells); only where its
+   * chunks fall depends on it. 0 or absent: kvLength.
+   */
+  kvCells?: number;
 }
 
 export const maxHeadDim = 512;
@@ -205,7 +210,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
   const ropeBuffer = new ArrayBuffer(32);
   const ropeU32 = new Uint32Array(ropeBuffer);
   const ropeF32 = new Float32Array(ropeBuffer);
-  const attentionBuffer = new ArrayBuffer(40);
+  const attentionBuffer = new ArrayBuffer(44);
   const attentionU32 = new Uint32Array(attentionBuffer);
   const attentionF32 = new Float32Array(attentionBuffer);
   const dotOut = new Float32Array(1);
@@ -337,6 +342,8 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       const rows = ring === 0 ? p.kvLength : Math.min(ring, p.kvLength);
       check(kCache.byteLength >= rows * rowBytes && vCache.byteLength >= rows * rowBytes, "attention cache smaller than kv length");
       for (let t = 0; t < p.tokens; t++) check(positions[t] >= 0 && positions[t] < p.kvLength, "attention query position outside the cache");
+      const cells = p.kvCells ?? 0;
+      check(cells === 0 || cells >= p.kvLength, "attention KV view shorter than the keys");
       attentionU32[0] = p.tokens;
       attentionU32[1] = p.headCount;
       attentionU32[2] = p.kvHeadCount;
@@ -347,6 +354,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       attentionF32[7] = p.softcap;
       attentionU32[8] = p.kvType === "q8_0" ? 1 : 0;
       attentionU32[9] = ring;
+      attentionU32[10] = cells;
       statusCheck(n.zinc_attention(attentionU32, q, positions, kCache, vCache, out), "attention");
     },
     close() {
