@@ -260,7 +260,7 @@ pub fn AttentionOf(comptime kv: KvType) type {
                 const new_max = @max(merged_max, state.max);
                 const scale_old = simd.expf(merged_max - new_max);
                 const scale_new = simd.expf(state.max - new_max);
-                // GCC contracts a·b + c·d into one fma and one multiply.
+                // GCC contracts V·so + Vc·sn as fma(V, so, round(Vc·sn)) (the fixture tells the two ways apart).
                 for (merged[0..hd], state.acc16[0..hd]) |*m, a| m.* = simd.fusedMulAdd(f32, m.*, scale_old, @as(f32, a) * scale_new);
                 merged_sum = simd.fusedMulAdd(f32, merged_sum, scale_old, state.sum * scale_new);
                 merged_max = new_max;
