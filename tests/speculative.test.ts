@@ -35,6 +35,30 @@ beforeAll(async () => {
   for (const p of prompts) plain.set(p, greedy(target, p).tokens);
 }, 600_000);
 
+test("a verification batch gives the bits of one-token steps, also past 512 cells (attention's split path) and for 64+ tokens", async () => {
+  // Plain decoding past 512 cells cuts attention into a chunk per thread; a verification batch must do the
+  // same per token, not take the batch paths (one query at a time for the batch, or tiled from 64 tokens).
+  const model = openLoadedModel(await testModel("smollm2-135m"), { contextLength: 1024, threads: 2 });
+  try {
+    const text = await Bun.file(join(import.meta.dir, "fixtures", "reference", "long-prompt.txt")).text();
+    const prefix = model.tokenize(Array(5).fill(text.trim()).join(" "));
+    expect(prefix.length).toBeGreaterThan(512);
+    const next = Array.from({ length: 70 }, (_, i) => 100 + 37 * i);
+    model.session.reset();
+    model.model.forward(prefix);
+    const V = model.config.vocabSize;
+    const batch = model.model.forward(next, { allLogits: true, oneTokenOrder: true }).slice();
+    model.session.reset();
+    model.model.forward(prefix);
+    for (let i = 0; i < next.length; i++) {
+      const step = model.model.forward([next[i]]);
+      expect({ token: i, same: step.every((v, j) => v === batch[i * V + j]) }).toEqual({ token: i, same: true });
+    }
+  } finally {
+    model.close();
+  }
+}, 600_000);
+
 test("the draft length grows while every draft is accepted and drops to what was accepted after a miss", () => {
   expect(nextDraftLength(4, 4, 4, 1, 8)).toBe(6);
   expect(nextDraftLength(6, 6, 6, 1, 8)).toBe(8);

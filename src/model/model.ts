@@ -245,26 +245,32 @@ export class Model {
       this.storeCacheRows(v, T, vWidth, this.cache.values[il], il, position0, this.cache.valueRowBytes);
 
       const attn = this.attn.subarray(0, T * c.headCount * c.valueDim);
-      K.attention(
-        {
-          tokens: T,
-          headCount: c.headCount,
-          kvHeadCount: c.kvHeadCount,
-          headDim: c.headDim,
-          kvLength: position0 + T,
-          window: c.layers[il].window,
-          scale: c.attentionScale,
-          softcap: c.attentionSoftcap,
-          kvType: this.cache.type,
-          ringRows: this.cache.ringRows(il),
-          kvCells: Math.max(position0 + T, this.cache.llamaKvCells(il, position0 + T)),
-        },
-        q,
-        positions,
-        this.cache.keys[il],
-        this.cache.values[il],
-        attn,
-      );
+      // A batch summed in one-token order (speculative verification) runs each token's attention as its own
+      // one-token step would: the one-query or split path for that token's cache length, never the tiled one.
+      const step = this.oneTokenOrder ? 1 : T;
+      for (let t0 = 0; t0 < T; t0 += step) {
+        const length = position0 + t0 + step;
+        K.attention(
+          {
+            tokens: step,
+            headCount: c.headCount,
+            kvHeadCount: c.kvHeadCount,
+            headDim: c.headDim,
+            kvLength: length,
+            window: c.layers[il].window,
+            scale: c.attentionScale,
+            softcap: c.attentionSoftcap,
+            kvType: this.cache.type,
+            ringRows: this.cache.ringRows(il),
+            kvCells: Math.max(length, this.cache.llamaKvCells(il, length)),
+          },
+          q.subarray(t0 * qWidth),
+          positions.subarray(t0, t0 + step),
+          this.cache.keys[il],
+          this.cache.values[il],
+          attn.subarray(t0 * c.headCount * c.valueDim),
+        );
+      }
       capture?.(`blk.${il}.attn_out`, attn, [T, c.headCount * c.valueDim]);
       this.matmul(L.output, attn, T, this.proj);
       if (L.outputBias) K.addRows(this.proj, L.outputBias, T);
