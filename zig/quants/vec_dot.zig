@@ -212,14 +212,25 @@ inline fn unpackSimple(comptime t: b.TensorType, blk: *const b.Block(t)) I8x32 {
         .q4_1 => asI8(nibbles(blk.qs)),
         .q5_0 => asI8(nibbles(blk.qs) | fifthBits(blk.qh)) - @as(I8x32, @splat(16)),
         .q5_1 => asI8(nibbles(blk.qs) | fifthBits(blk.qh)),
-        .iq4_nl => blk: {
-            const idx = nibbles(blk.qs);
-            var out: [qk]i8 = undefined;
-            inline for (0..qk) |i| out[i] = b.kvalues_iq4nl[idx[i]];
-            break :blk out;
-        },
+        .iq4_nl => iq4nlLevels(nibbles(blk.qs)),
         else => @compileError("not a simple type"),
     };
+}
+
+/// IQ4_NL's 16 levels looked up by 4-bit index: one vpshufb over the table in both halves (ggml does the same);
+/// element by element it was 32 extract/insert pairs per block.
+inline fn iq4nlLevels(idx: U8x32) I8x32 {
+    const table: @Vector(16, i8) = b.kvalues_iq4nl;
+    if (has_avx2) {
+        return asm ("vpshufb %[idx], %[table], %[ret]"
+            : [ret] "=x" (-> I8x32),
+            : [table] "x" (std.simd.join(table, table)),
+              [idx] "x" (idx),
+        );
+    }
+    var out: I8x32 = undefined;
+    inline for (0..qk) |i| out[i] = b.kvalues_iq4nl[idx[i]];
+    return out;
 }
 
 // ---- K-quants ---------------------------------------------------------------------------------------------------
