@@ -1,10 +1,11 @@
 //! Attention of query tokens over the KV cache, as llama.cpp computes it by default on CPU (flash attention),
-//! on its two paths:
+//! on its three paths:
 //!   - under 64 queries (decode, short prompts): one query at a time; Q is rounded to f16 (K's dot type),
 //!     scores are f16·f16 dots accumulated in f32, the softmax runs online, and — with an f16 V cache — the
 //!     weighted sum of V is accumulated in f16. The f16 accumulator is part of what llama.cpp outputs.
+//!   - one query over 512+ cells: the same, in a chunk of cells per thread, merged (`splitChunks`).
 //!   - from 64 queries (prefill; `Tiled`): f32 matrix products over tiles of 64 keys, f32 accumulators.
-//! zinc takes the same path at the same batch size so that its outputs keep llama.cpp's bits.
+//! zinc takes the same path in the same case so that its outputs keep llama.cpp's bits.
 //!
 //! Cache layout per layer: row p holds position p, kv_head_count * head_dim values — or, for a sliding-window
 //! layer kept as a ring buffer of ring_rows rows, row p % ring_rows does.
