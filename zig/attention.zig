@@ -56,6 +56,13 @@ pub fn splitChunks(p: AttentionParams, threads: usize) usize {
     return threads;
 }
 
+/// The positions a query at `position` attends to, first..end: causal, within the window, inside the cache.
+fn visibleKeys(p: AttentionParams, position: i32) struct { first: usize, end: usize } {
+    const first: usize = if (p.window != 0) @intCast(@max(0, @as(i64, position) - p.window + 1)) else 0;
+    const end: usize = @min(@as(usize, p.kv_len), @as(usize, @intCast(@max(0, @as(i64, position) + 1))));
+    return .{ .first = first, .end = end };
+}
+
 /// f16 · f16 with f32 accumulation in exactly ggml's AVX2 order (ggml_vec_dot_f16): four 8-lane accumulators
 /// over steps of 32, reduced (0+2, 1+3, then 0+1, then the two 128-bit halves, then two horizontal adds), and
 /// a scalar tail. The same order on every variant keeps the scores bit-identical to llama.cpp's.
@@ -208,21 +215,13 @@ pub fn AttentionOf(comptime kv: KvType) type {
             }
         }
 
-        fn visibleKeys(self: *const Self, token: usize) struct { first: usize, end: usize } {
-            const p = self.params;
-            const query_position = self.positions[token];
-            const first: usize = if (p.window != 0) @intCast(@max(0, @as(i64, query_position) - p.window + 1)) else 0;
-            const end: usize = @min(@as(usize, p.kv_len), @as(usize, @intCast(@max(0, @as(i64, query_position) + 1))));
-            return .{ .first = first, .end = end };
-        }
-
         fn one(self: *const Self, token: usize, head: usize) void {
             const p = self.params;
             const hd: usize = p.head_dim;
             const kv_head = head / (p.head_count / p.kv_head_count);
             var query: Query = .{};
             self.prepareQuery(token, head, &query);
-            const keys = self.visibleKeys(token);
+            const keys = visibleKeys(p, self.positions[token]);
             const out = self.out[(token * p.head_count + head) * hd ..][0..hd];
             var state: State = .{};
             if (self.chunks != 0) return self.split(&query, kv_head, keys.first, keys.end, &state, out);
@@ -393,13 +392,6 @@ pub const Tiled = struct {
         }
     }
 
-    fn visibleKeys(self: *const Self, token: usize) struct { first: usize, end: usize } {
-        const p = self.params;
-        const position: i64 = self.positions[token];
-        const first: usize = if (p.window != 0) @intCast(@max(0, position - p.window + 1)) else 0;
-        return .{ .first = first, .end = @min(@as(usize, p.kv_len), @as(usize, @intCast(position + 1))) };
-    }
-
     fn block(self: *const Self, scratch: []f32, block_index: usize, kv_head: usize) void {
         const p = self.params;
         const hd: usize = p.head_dim;
@@ -437,7 +429,7 @@ pub const Tiled = struct {
         var lo: usize = std.math.maxInt(usize);
         var hi: usize = 0;
         for (t0..t1) |t| {
-            const v = self.visibleKeys(t);
+            const v = visibleKeys(p, self.positions[t]);
             lo = @min(lo, v.first);
             hi = @max(hi, v.end);
         }
@@ -463,7 +455,7 @@ pub const Tiled = struct {
             gemmF32(rows, cols, hd, qs.ptr, hd, kt.ptr, key_tile, ps.ptr, key_tile);
 
             for (0..rows) |r| {
-                const vis = self.visibleKeys(t0 + r / group);
+                const vis = visibleKeys(p, self.positions[t0 + r / group]);
                 const row = ps[r * key_tile ..][0..cols];
                 var tile_max: f32 = -std.math.inf(f32);
                 for (row, 0..) |*s, j| {
