@@ -94,6 +94,20 @@ inline fn laneSumsScaled16(a: I8x32, c: I8x32, scale16: I16x16) I32x8 {
     return laneSums(a, c) * scale;
 }
 
+/// laneSumsScaled16 with the activations read by vpmaddubsw from memory (a folded load). Left to itself,
+/// LLVM loads a block's activations once into eight registers for all rows of a decode step and then spills
+/// the accumulators; reading them again per row costs no extra instruction.
+inline fn laneSumsScaledFromMemory(a: U8x32, c: *const [32]i8, scale16: I16x16) I32x8 {
+    if (!has_avx2) return laneSumsScaled16(@bitCast(a), c.*, scale16);
+    // Not volatile: the activations do not change while a product runs.
+    const pairs = asm ("vpmaddubsw (%[c]), %[a], %[ret]"
+        : [ret] "=x" (-> I16x16),
+        : [a] "x" (a),
+          [c] "r" (c),
+    );
+    return maddwd(pairs, scale16);
+}
+
 /// Q4_K/Q5_K minimum terms as ggml's AVX2 code forms them: lane k = mins[2k]·(bsums[4k]+bsums[4k+1]) +
 /// mins[2k+1]·(bsums[4k+2]+bsums[4k+3]) — each min times the sum of its 32 activations.
 inline fn minsProduct(by: *const b.BlockQ8_K, mins: anytype) @Vector(4, i32) {
@@ -251,6 +265,61 @@ inline fn q4kScalesMins(packed_scales: *const [12]u8) struct { scales: [8]i16, m
     const scales: @Vector(8, u8) = bytes[0..8].*;
     const mins: @Vector(8, u8) = bytes[8..16].*;
     return .{ .scales = @as(@Vector(8, i16), scales), .mins = @as(@Vector(8, i16), mins) };
+}
+
+/// q4kScalesMins for the decode path, left as bytes in a vector: scales in bytes 0–7, mins in 8–15, the same
+/// in both 128-bit halves. ggml's kmask steps run on the four u32 words in vector lanes, from one broadcast
+/// load of the 12 scale bytes (and 4 bytes of qs, dropped) — about ten vector operations instead of twenty
+/// scalar ones and four inserts.
+inline fn q4kScaleBytes(packed_scales: *const [12]u8) U8x32 {
+    const U32x8 = @Vector(8, u32);
+    const raw: @Vector(4, u32) = @bitCast(@as(*align(1) const [16]u8, @ptrCast(packed_scales)).*);
+    const v: U32x8 = std.simd.join(raw, raw);
+    // Words [u0 & k1, (u2 & k2) | ((u0 >> 6) & k3) << 4, u1 & k1, ((u2 >> 4) & k2) | ((u1 >> 6) & k3) << 4]:
+    // q4kScalesMins' utmp[0], utmp[1], utmp[2], utmp[3].
+    const s1 = @shuffle(u32, v, undefined, [8]i32{ 0, 2, 1, 2, 4, 6, 5, 6 });
+    const s2 = @shuffle(u32, v, undefined, [8]i32{ 0, 0, 0, 1, 4, 4, 4, 5 });
+    const low = (s1 >> U32x8{ 0, 0, 0, 4, 0, 0, 0, 4 }) & U32x8{ 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f };
+    const high = (s2 >> @splat(2)) & U32x8{ 0, 0x30303030, 0, 0x30303030, 0, 0x30303030, 0, 0x30303030 };
+    return @bitCast(low | high);
+}
+
+/// Byte k of each half of q4kScaleBytes, zero-extended into all 16 words: chunk k's scale (one vpshufb).
+inline fn scaleWords(sb: U8x32, comptime k: usize) I16x16 {
+    const mask = comptime blk: {
+        var m: [32]i32 = undefined;
+        for (0..32) |i| m[i] = if (i % 2 == 0) @as(i32, @intCast((i / 16) * 16 + k)) else -1;
+        break :blk m;
+    };
+    return @bitCast(@shuffle(u8, sb, @as(U8x32, @splat(0)), mask));
+}
+
+/// doubledMins from q4kScaleBytes: word j = mins[j / 2] (one vpshufb).
+inline fn doubledMinWords(sb: U8x32) I16x16 {
+    const mask = comptime blk: {
+        var m: [32]i32 = undefined;
+        for (0..32) |i| m[i] = if (i % 2 == 0) @as(i32, @intCast((i / 16) * 16 + 8 + i / 4)) else -1;
+        break :blk m;
+    };
+    return @bitCast(@shuffle(u8, sb, @as(U8x32, @splat(0)), mask));
+}
+
+/// ggml's four Q4_K mins lanes (lane k = mins[2k]·(bsums[4k] + bsums[4k+1]) + mins[2k+1]·(…)) as floats.
+/// With AVX2, lane k is formed in lane 2k of eight (odd lanes carry a copy and are never read): one in-lane
+/// swap and an add instead of an extract and a horizontal add, and the fused step per read lane is ggml's.
+/// Elsewhere four lanes, since without FMA each lane's fused step is a software call.
+const MinsLanes = if (has_avx2) F32x8 else @Vector(4, f32);
+
+inline fn minsLanes(by: *const b.BlockQ8_K, sb: U8x32) MinsLanes {
+    const pp = pairProducts(by.bsums, doubledMinWords(sb));
+    if (!has_avx2) return @floatFromInt(@as(@Vector(4, i32), @shuffle(i32, pp, undefined, [4]i32{ 0, 2, 4, 6 }) + @shuffle(i32, pp, undefined, [4]i32{ 1, 3, 5, 7 })));
+    return @floatFromInt(pp + @shuffle(i32, pp, undefined, [8]i32{ 1, 0, 3, 2, 5, 4, 7, 6 }));
+}
+
+/// ggml's (m0 + m2) + (m1 + m3) over the four mins lanes.
+inline fn minsTotal(m: MinsLanes) f32 {
+    if (!has_avx2) return (m[0] + m[2]) + (m[1] + m[3]);
+    return (m[0] + m[4]) + (m[2] + m[6]);
 }
 
 /// Integer levels of one 256-value block plus the per-sub-block integer multipliers that scale them.
@@ -664,7 +733,7 @@ inline fn halfInAllLanes(x: f16) F32x8 {
 /// `prepared` (optional, simple types): prepareActivations of x.
 pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.Block(b.activationType(t)), prepared: ?*const PreparedActivations, out: [*]f32, out_stride: usize) void {
     var acc: [r]F32x8 = @splat(@splat(0));
-    var acc_m: [r]@Vector(4, f32) = @splat(@splat(0));
+    var acc_m: [r]MinsLanes = @splat(@splat(0));
     var summs: [r]f32 = @splat(0);
     for (x, 0..) |*by, blk| {
         inline for (0..r) |i| {
@@ -684,19 +753,19 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
                     if (t == .q4_1 or t == .q5_1) summs[i] += h(bw.m) * (if (p) |pa| pa.s[blk] else h(by.s));
                 },
                 .q4_k => {
-                    // ggml's scale unpacking (three u32 operations) and nibbles straight from the block.
-                    const sm = q4kScalesMins(&bw.scales);
+                    // Scales and mins as bytes in a vector (q4kScaleBytes), each chunk's scale spread by one
+                    // shuffle, activations read by the multiply itself; nibbles straight from the block.
+                    const sb = q4kScaleBytes(&bw.scales);
                     var lanes: I32x8 = @splat(0);
                     inline for (0..4) |p| {
                         const v: U8x32 = bw.qs[p * 32 ..][0..32].*;
-                        const lo: I8x32 = @bitCast(v & @as(U8x32, @splat(0x0F)));
-                        const hi: I8x32 = @bitCast(v >> @as(@Vector(32, u3), @splat(4)));
-                        lanes += laneSumsScaled16(lo, by.qs[p * 64 ..][0..32].*, @splat(sm.scales[2 * p]));
-                        lanes += laneSumsScaled16(hi, by.qs[p * 64 + 32 ..][0..32].*, @splat(sm.scales[2 * p + 1]));
+                        const lo: U8x32 = v & @as(U8x32, @splat(0x0F));
+                        const hi: U8x32 = v >> @as(@Vector(32, u3), @splat(4));
+                        lanes += laneSumsScaledFromMemory(lo, by.qs[p * 64 ..][0..32], scaleWords(sb, 2 * p));
+                        lanes += laneSumsScaledFromMemory(hi, by.qs[p * 64 + 32 ..][0..32], scaleWords(sb, 2 * p + 1));
                     }
                     acc[i] = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc[i]);
-                    const prod = minsProduct(by, sm.mins);
-                    acc_m[i] = simd.fusedMulAdd(@Vector(4, f32), @splat(-by.d * h(bw.dmin)), @floatFromInt(prod), acc_m[i]);
+                    acc_m[i] = simd.fusedMulAdd(MinsLanes, @splat(-by.d * h(bw.dmin)), minsLanes(by, sb), acc_m[i]);
                 },
                 .q6_k => {
                     var lanes: I32x8 = @splat(0);
@@ -739,9 +808,8 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
         }
     }
     inline for (0..r) |i| {
-        const m = acc_m[i];
         out[i * out_stride] = switch (t) {
-            .q4_k => simd.hsum8(acc[i]) + ((m[0] + m[2]) + (m[1] + m[3])),
+            .q4_k => simd.hsum8(acc[i]) + minsTotal(acc_m[i]),
             .q4_1, .q5_1, .q5_k => simd.hsum8(acc[i]) + summs[i],
             else => simd.hsum8(acc[i]),
         };
