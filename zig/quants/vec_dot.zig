@@ -84,7 +84,6 @@ inline fn laneSums(a: I8x32, c: I8x32) I32x8 {
     return e2 + o2;
 }
 
-const first_half_mask: @Vector(16, bool) = .{ true, true, true, true, true, true, true, true, false, false, false, false, false, false, false, false };
 
 /// Lane sums of unsigned levels (0..63) times activations, with an i16 scale per byte pair (both pairs of a
 /// lane carry the lane's scale).
@@ -321,6 +320,36 @@ inline fn minsTotal(m: MinsLanes) f32 {
     if (!has_avx2) return (m[0] + m[2]) + (m[1] + m[3]);
     return (m[0] + m[4]) + (m[2] + m[6]);
 }
+
+/// Q6_K's 16 signed scales as words for the decode path. Chunk c (32 values) takes scale 2c for its first 16
+/// values and 2c + 1 for the last 16: with the scales' low and high eight words each copied to both 128-bit
+/// halves, that pair is one in-lane vpshufb (the generic select compiled to four or five shuffles).
+const Q6Scales = struct {
+    low: I16x16,
+    high: I16x16,
+
+    inline fn init(scales: [16]i8) Q6Scales {
+        const words: I16x16 = @as(@Vector(16, i8), scales);
+        return .{
+            .low = @shuffle(i16, words, undefined, [16]i32{ 0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7 }),
+            .high = @shuffle(i16, words, undefined, [16]i32{ 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15 }),
+        };
+    }
+
+    inline fn chunk(self: Q6Scales, comptime c: usize) I16x16 {
+        const src: U8x32 = @bitCast(if (c < 4) self.low else self.high);
+        const mask = comptime blk: {
+            var m: [32]i32 = undefined;
+            for (0..32) |i| {
+                const half = i / 16;
+                const word = (2 * c + half) % 8;
+                m[i] = @intCast(half * 16 + 2 * word + i % 2);
+            }
+            break :blk m;
+        };
+        return @bitCast(@shuffle(u8, src, undefined, mask));
+    }
+};
 
 /// Integer levels of one 256-value block plus the per-sub-block integer multipliers that scale them.
 fn KUnpacked(comptime sub: usize) type {
@@ -769,7 +798,7 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
                 },
                 .q6_k => {
                     var lanes: I32x8 = @splat(0);
-                    const sc: @Vector(16, i16) = @as(@Vector(16, i8), bw.scales);
+                    const sc = Q6Scales.init(bw.scales);
                     inline for (0..2) |half| {
                         const l0: U8x32 = bw.ql[half * 64 ..][0..32].*;
                         const l1: U8x32 = bw.ql[half * 64 + 32 ..][0..32].*;
@@ -784,13 +813,12 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
                         };
                         inline for (0..4) |j| {
                             const chunk = half * 4 + j;
-                            const scale16 = @select(i16, first_half_mask, @as(I16x16, @splat(sc[2 * chunk])), @as(I16x16, @splat(sc[2 * chunk + 1])));
-                            lanes += laneSumsScaled16(@bitCast(levels[j]), by.qs[chunk * 32 ..][0..32].*, scale16);
+                            lanes += laneSumsScaledFromMemory(levels[j], by.qs[chunk * 32 ..][0..32], sc.chunk(chunk));
                         }
                     }
                     // ggml's q8sclsub: lane k -= 32 × (bsums[2k]·scale[2k] + bsums[2k+1]·scale[2k+1]).
                     const bsums: @Vector(16, i16) = by.bsums;
-                    lanes -= pairProducts(bsums, sc) << @splat(5);
+                    lanes -= pairProducts(bsums, @as(@Vector(16, i8), bw.scales)) << @splat(5);
                     acc[i] = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc[i]);
                 },
                 .q5_k => {
@@ -840,6 +868,7 @@ fn kTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: 
         // Q4_K: ggml's scale unpacking (three u32 operations); Q5_K's fifth bits are staged by unpackK.
         const sm = if (t == .q4_k) q4kScalesMins(&bw.scales) else undefined;
         const u = if (t == .q5_k) unpackK(t, bw, true) else undefined;
+        const sc6 = if (t == .q6_k) Q6Scales.init(bw.scales) else undefined;
         var lanes: [n]I32x8 = @splat(@splat(0));
         inline for (0..qk_k / 32) |chunk| {
             const levels: I8x32 = switch (t) {
@@ -862,7 +891,7 @@ fn kTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: 
             };
             const scale16: I16x16 = switch (t) {
                 .q4_k => @splat(sm.scales[chunk]),
-                .q6_k => @select(i16, first_half_mask, @as(I16x16, @splat(bw.scales[2 * chunk])), @as(I16x16, @splat(bw.scales[2 * chunk + 1]))),
+                .q6_k => sc6.chunk(chunk),
                 else => @splat(@intCast(u.scales[chunk])),
             };
             inline for (0..n) |k| {
