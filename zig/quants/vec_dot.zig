@@ -285,23 +285,27 @@ inline fn q4kScaleBytes(packed_scales: *const [12]u8) U8x32 {
 
 /// Byte k of each half of q4kScaleBytes, zero-extended into all 16 words: chunk k's scale (one vpshufb).
 inline fn scaleWords(sb: U8x32, comptime k: usize) I16x16 {
-    const mask = comptime blk: {
-        var m: [32]i32 = undefined;
-        for (0..32) |i| m[i] = if (i % 2 == 0) @as(i32, @intCast((i / 16) * 16 + k)) else -1;
-        break :blk m;
-    };
-    return @bitCast(@shuffle(u8, sb, @as(U8x32, @splat(0)), mask));
+    return @bitCast(@shuffle(u8, sb, @as(U8x32, @splat(0)), scale_word_masks[k]));
 }
+
+const scale_word_masks: [8][32]i32 = blk: {
+    var masks: [8][32]i32 = undefined;
+    for (0..8) |k| {
+        for (0..32) |i| masks[k][i] = if (i % 2 == 0) @as(i32, @intCast((i / 16) * 16 + k)) else -1;
+    }
+    break :blk masks;
+};
 
 /// doubledMins from q4kScaleBytes: word j = mins[j / 2] (one vpshufb).
 inline fn doubledMinWords(sb: U8x32) I16x16 {
-    const mask = comptime blk: {
-        var m: [32]i32 = undefined;
-        for (0..32) |i| m[i] = if (i % 2 == 0) @as(i32, @intCast((i / 16) * 16 + 8 + i / 4)) else -1;
-        break :blk m;
-    };
-    return @bitCast(@shuffle(u8, sb, @as(U8x32, @splat(0)), mask));
+    return @bitCast(@shuffle(u8, sb, @as(U8x32, @splat(0)), doubled_min_mask));
 }
+
+const doubled_min_mask: [32]i32 = blk: {
+    var m: [32]i32 = undefined;
+    for (0..32) |i| m[i] = if (i % 2 == 0) @as(i32, @intCast((i / 16) * 16 + 8 + i / 4)) else -1;
+    break :blk m;
+};
 
 /// ggml's four Q4_K mins lanes (lane k = mins[2k]·(bsums[4k] + bsums[4k+1]) + mins[2k+1]·(…)) as floats.
 /// With AVX2, lane k is formed in lane 2k of eight (odd lanes carry a copy and are never read): one in-lane
@@ -338,17 +342,20 @@ const Q6Scales = struct {
 
     inline fn chunk(self: Q6Scales, comptime c: usize) I16x16 {
         const src: U8x32 = @bitCast(if (c < 4) self.low else self.high);
-        const mask = comptime blk: {
-            var m: [32]i32 = undefined;
+        return @bitCast(@shuffle(u8, src, undefined, masks[c]));
+    }
+
+    const masks: [8][32]i32 = blk: {
+        var all: [8][32]i32 = undefined;
+        for (0..8) |c| {
             for (0..32) |i| {
                 const half = i / 16;
                 const word = (2 * c + half) % 8;
-                m[i] = @intCast(half * 16 + 2 * word + i % 2);
+                all[c][i] = @intCast(half * 16 + 2 * word + i % 2);
             }
-            break :blk m;
-        };
-        return @bitCast(@shuffle(u8, src, undefined, mask));
-    }
+        }
+        break :blk all;
+    };
 };
 
 /// Integer levels of one 256-value block plus the per-sub-block integer multipliers that scale them.
