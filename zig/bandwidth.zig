@@ -18,8 +18,9 @@ pub fn checksumReference(bytes: []const u8) u64 {
 }
 
 /// Streams per thread. One sequential stream per core leaves bandwidth unused on this kind of machine (the
-/// probe measured ~16 GB/s with one stream on one core, ~22 with four); the kernels read two rows at once, so
-/// a one-stream probe would understate the ceiling they are compared against.
+/// probe measured ~16 GB/s with one stream on one core, ~22 with four); the decode kernels read four rows at
+/// once, four streams per thread as here, so a one-stream probe would understate the ceiling they are
+/// compared against.
 const streams = 4;
 
 /// checksumReference, reading `streams` equal parts of `bytes` side by side (64 bytes of each per step), each

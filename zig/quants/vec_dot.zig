@@ -763,9 +763,10 @@ inline fn halfInAllLanes(x: f16) F32x8 {
 
 /// Decode for r weight rows at once (r known at compile time): out[i] = dot(row i, x), where row i starts
 /// i·row_stride blocks after w. Each row is summed exactly as its one-token vec_dot (the same float steps in
-/// the same order, so the same bits), with its own accumulator chain; the activation block is loaded once for
-/// all r rows. Matmul passes rows far apart, so that each is its own prefetched stream: that, not the extra
-/// chain, is what made two rows faster (in cache, two rows ran no faster than one).
+/// the same order, so the same bits), with its own accumulator chain; the simple types load the activation
+/// block once for all r rows, the K-quants read it from memory per row (see laneSumsScaledFromMemory). Matmul
+/// passes rows far apart, so that each is its own prefetched stream: that, not the extra chains, is what made
+/// several rows faster (in cache, two rows ran no faster than one); it uses four.
 /// `prepared` (optional, simple types): prepareActivations of x.
 pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.Block(b.activationType(t)), prepared: ?*const PreparedActivations, out: [*]f32, out_stride: usize) void {
     var acc: [r]F32x8 = @splat(@splat(0));
