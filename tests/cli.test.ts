@@ -1,11 +1,10 @@
 /** The real CLI as a subprocess: chat with KV reuse, run --json, and every user error as one line. */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tensorType } from "../src/gguf/types.ts";
 import { writeGguf } from "../src/gguf/writer.ts";
-import { runCli, sharedDir, testModel } from "./helpers.ts";
+import { runCli, scratchDir, sharedDir, testModel } from "./helpers.ts";
 
 const stories = join(sharedDir, "fixtures", "models", "stories260K.gguf");
 let smollm = "";
@@ -39,11 +38,11 @@ describe("zinc chat", () => {
   }, 120_000);
 
   test("/system, /save and /reset work in a piped session", () => {
-    const dir = mkdtempSync(join(tmpdir(), "zinc-chat-"));
+    const dir = scratchDir("chat");
     const file = join(dir, "conversation.json");
     const out = runCli(["chat", "-m", smollm, "--temp", "0", "-n", "8"], { stdin: `/system You are terse.\nHello\n/save ${file}\n/reset\n`, env: env() });
     expect(out.exitCode).toBe(0);
-    const saved = JSON.parse(require("node:fs").readFileSync(file, "utf8"));
+    const saved = JSON.parse(readFileSync(file, "utf8"));
     expect(saved.system).toBe("You are terse.");
     expect(saved.messages.map((m: { role: string }) => m.role)).toEqual(["user", "assistant"]);
     expect(out.stderr).toContain("[conversation cleared]");
@@ -185,7 +184,7 @@ describe("zinc bench", () => {
 });
 
 describe("user errors are one line and a non-zero exit", () => {
-  const dir = mkdtempSync(join(tmpdir(), "zinc-errors-"));
+  const dir = scratchDir("errors");
 
   test("unknown alias suggests the closest names", () => {
     expectOneLineError(runCli(["run", "-m", "smollm2-135", "-p", "x"]), /unknown model "smollm2-135"; did you mean smollm2-135m/);

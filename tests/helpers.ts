@@ -1,10 +1,23 @@
 /** Shared test utilities: deterministic random data, error metrics, and running the real CLI. */
+import { afterAll } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Kernels } from "../src/native/index.ts";
 import { rowBytes, type TensorTypeInfo } from "../src/gguf/types.ts";
 
 export const repoRoot = join(import.meta.dir, "..");
 export const sharedDir = join(repoRoot, "..", "shared");
+
+/** A fresh directory under the system temp dir, removed after the tests of the calling file (test models
+ * written there are hundreds of MB; left behind, every run would add to /tmp). Bun runs the hook whether
+ * this is called at file scope, in a hook or in a test; process exit handlers do not run under `bun test`.
+ * Files may still be mapped when it runs: unlinking a mapped file is fine on Linux. */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `zinc-${prefix}-`));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 /** Mulberry32: a tiny seeded generator, so failures reproduce. */
 export function seededRandom(seed: number): () => number {

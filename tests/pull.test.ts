@@ -1,13 +1,12 @@
 /** `zinc pull`'s URL source against a local HTTP server on 127.0.0.1: resume after a cut, checksum, 404. */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ZincError } from "../src/errors.ts";
 import { pullModel } from "../src/registry/pull.ts";
 import type { RegistryEntry } from "../src/registry/registry.ts";
-import { seededRandom } from "./helpers.ts";
+import { scratchDir, seededRandom } from "./helpers.ts";
 
 const payload = new Uint8Array(300_000);
 {
@@ -18,7 +17,7 @@ const sha = createHash("sha256").update(payload).digest("hex");
 const rangeRequests: string[] = [];
 let cutNext = true;
 let server: ReturnType<typeof Bun.serve>;
-const modelsDir = mkdtempSync(join(tmpdir(), "zinc-pull-"));
+const modelsDir = scratchDir("pull");
 const savedModels = process.env.ZINC_MODELS;
 
 beforeAll(() => {

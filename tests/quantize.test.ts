@@ -5,17 +5,16 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeSyntheticModel } from "../scripts/synthetic-model.ts";
 import { quantizeModel, quantizeTargets } from "../src/gguf/quantize.ts";
 import { openGguf } from "../src/gguf/reader.ts";
 import { loadKernels } from "../src/native/index.ts";
-import { repoRoot, runCli, sharedDir } from "./helpers.ts";
+import { repoRoot, runCli, scratchDir, sharedDir } from "./helpers.ts";
 
 const stories = join(sharedDir, "fixtures", "models", "stories260K.gguf");
-const dir = mkdtempSync(join(tmpdir(), "zinc-quantize-"));
+const dir = scratchDir("quantize");
 const synthetic = join(repoRoot, ".cache", "synthetic");
 mkdirSync(synthetic, { recursive: true });
 const inputs: Record<string, string> = { stories260K: stories, "mix-llama": join(synthetic, "mix-llama-F32.gguf"), "mix-qwen2": join(synthetic, "mix-qwen2-F32.gguf") };

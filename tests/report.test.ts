@@ -4,15 +4,14 @@
  * as SVG and PNG.
  */
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { reportRows } from "../src/report/report.ts";
 import type { ResultRecord } from "../src/report/results.ts";
-import { runCli, sharedDir } from "./helpers.ts";
+import { runCli, scratchDir, sharedDir } from "./helpers.ts";
 
 const stories = join(sharedDir, "fixtures", "models", "stories260K.gguf");
-const dir = mkdtempSync(join(tmpdir(), "zinc-report-"));
+const dir = scratchDir("report");
 
 describe("results registry", () => {
   test("bench and perplexity append one record each, with model, quant, bits per weight, machine and figures", () => {

@@ -3,12 +3,10 @@
  * prompt lookup — the output is the plain greedy output, token for token, for several draft lengths.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nextDraftLength } from "../src/generate/session.ts";
 import { openLoadedModel, type LoadedModel } from "../src/index.ts";
-import { runCli, testModel } from "./helpers.ts";
+import { runCli, scratchDir, testModel } from "./helpers.ts";
 
 const prompts = ["The capital of France is", "def fibonacci(n):\n    if n < 2:\n        return n\n    return", "Repeat after me: the quick brown fox jumps over the lazy dog. The quick brown"];
 let target: LoadedModel;
@@ -29,7 +27,7 @@ beforeAll(async () => {
   const path = await testModel("smollm2-135m");
   target = openLoadedModel(path, { contextLength: 512 });
   selfDraft = openLoadedModel(path, { contextLength: 512 });
-  const q4 = join(mkdtempSync(join(tmpdir(), "zinc-spec-")), "smollm2-q4_0.gguf");
+  const q4 = join(scratchDir("spec"), "smollm2-q4_0.gguf");
   expect(runCli(["quantize", path, q4, "Q4_0"]).exitCode).toBe(0);
   q4Draft = openLoadedModel(q4, { contextLength: 512 });
   for (const p of prompts) plain.set(p, greedy(target, p).tokens);
@@ -104,7 +102,7 @@ describe("speculative sampling keeps the model's distribution", () => {
   test("stories260K: the fifth sampled token's frequencies match plain sampling (chi-square, p > 0.001)", () => {
     const storiesPath = join(import.meta.dir, "..", "..", "shared", "fixtures", "models", "stories260K.gguf");
     const model = openLoadedModel(storiesPath, { contextLength: 64 });
-    const q8 = join(mkdtempSync(join(tmpdir(), "zinc-spec-")), "stories-q4_0.gguf");
+    const q8 = join(scratchDir("spec"), "stories-q4_0.gguf");
     expect(runCli(["quantize", storiesPath, q8, "Q4_0"]).exitCode).toBe(0);
     const draft = openLoadedModel(q8, { contextLength: 64 });
     const sampling = { temperature: 1.3, topK: 0, topP: 1, minP: 0, maxTokens: 5 };
@@ -169,7 +167,7 @@ describe("verification batches reproduce one-token decoding bit for bit", () => 
   // F16 (like BF16, IQ4_NL and IQ4_XS) is summed in another order in a batch than for one token, following
   // llama.cpp; speculative verification asks for the one-token order so greedy output cannot change.
   test("F16 copy: batched verification logits equal token-by-token logits, and speculative output equals plain", async () => {
-    const path = join(mkdtempSync(join(tmpdir(), "zinc-spec-f16-")), "smollm2-f16.gguf");
+    const path = join(scratchDir("spec-f16"), "smollm2-f16.gguf");
     expect(runCli(["quantize", await testModel("smollm2-135m"), path, "F16"]).exitCode).toBe(0);
     const model = openLoadedModel(path, { contextLength: 256 });
     const draft = openLoadedModel(path, { contextLength: 256 });
