@@ -5,6 +5,7 @@ const std = @import("std");
 const build_options = @import("build_options");
 const cpu = @import("cpu.zig");
 const runtime = @import("runtime.zig");
+const threadpool = @import("threadpool.zig");
 const dot = @import("dot.zig");
 const matmul = @import("matmul.zig");
 const blocks = @import("quants/blocks.zig");
@@ -17,7 +18,7 @@ const bandwidth = @import("bandwidth.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
-pub const abi_version: u32 = 8;
+pub const abi_version: u32 = 9;
 
 pub const Status = enum(i32) {
     ok = 0,
@@ -152,31 +153,100 @@ export fn zinc_vec_dot_reference(type_id: u32, weights: [*]const u8, x_quantized
 
 // ---- ops ------------------------------------------------------------------------------------------------------
 
+/// Splits [0, units) across the pool and runs body(ctx, start, end) on each part, or on the calling thread
+/// alone when there is too little work (`values` in all) to pay for waking the others (a few µs): decode's
+/// single rows stay inline, a prefill batch's rows are shared.
+fn splitAcrossPool(comptime Ctx: type, ctx: *const Ctx, units: usize, values: usize, comptime body: fn (*const Ctx, usize, usize) void) void {
+    const min_parallel_values = 16384;
+    const p = runtime.pool();
+    if (units < 2 or values < min_parallel_values or p.thread_count == 1) return body(ctx, 0, units);
+    const Split = struct {
+        ctx: *const Ctx,
+        units: usize,
+        fn work(self: *const @This(), index: usize, count: usize) void {
+            const r = threadpool.splitRange(self.units, index, count);
+            if (r.start < r.end) body(self.ctx, r.start, r.end);
+        }
+    };
+    p.parallel(Split, &.{ .ctx = ctx, .units = units }, Split.work);
+}
+
+const RmsNormRows = struct {
+    x: [*]const f32,
+    weight: ?[*]const f32,
+    y: [*]f32,
+    n: usize,
+    eps: f32,
+    fn rows(self: *const RmsNormRows, start: usize, end: usize) void {
+        const n = self.n;
+        ops.rmsNormRows(self.x[start * n .. end * n], if (self.weight) |w| w[0..n] else null, self.y[start * n .. end * n], n, self.eps);
+    }
+};
+
 export fn zinc_rms_norm(x: [*]const f32, weight: ?[*]const f32, y: [*]f32, rows: u64, n: u64, eps: f32) void {
-    for (0..rows) |r| ops.rmsNorm(x[r * n ..][0..n], if (weight) |w| w[0..n] else null, y[r * n ..][0..n], eps);
+    if (n == 0) return;
+    const ctx = RmsNormRows{ .x = x, .weight = weight, .y = y, .n = n, .eps = eps };
+    splitAcrossPool(RmsNormRows, &ctx, rows, rows * n, RmsNormRows.rows);
 }
 
 export fn zinc_layer_norm(x: [*]const f32, weight: ?[*]const f32, bias: ?[*]const f32, y: [*]f32, rows: u64, n: u64, eps: f32) void {
     for (0..rows) |r| ops.layerNorm(x[r * n ..][0..n], if (weight) |w| w[0..n] else null, if (bias) |c| c[0..n] else null, y[r * n ..][0..n], eps);
 }
 
-/// Rotates `tokens` rows of `head_count` heads in place; row t is at positions[t].
-export fn zinc_rope(x: [*]f32, tokens: u64, head_count: u64, head_dim: u64, positions: [*]const i32, params: *const ops.RopeParams, freq_factors: ?[*]const f32) i32 {
-    if (params.n_rot > head_dim or params.n_rot % 2 != 0 or params.n_rot > attention.max_head_dim) return status(.invalid_argument);
-    var cache: [attention.max_head_dim]f32 = undefined;
-    for (0..tokens) |t| {
-        ops.ropeCache(params.*, positions[t], if (freq_factors) |f| f[0 .. params.n_rot / 2] else null, cache[0..params.n_rot]);
-        ops.ropeHeads(x[t * head_count * head_dim ..][0 .. head_count * head_dim], head_count, head_dim, params.*, cache[0..params.n_rot]);
-    }
+/// The rotation table of `tokens` positions (n_rot floats each) for zinc_rope_apply.
+export fn zinc_rope_table(tokens: u64, positions: [*]const i32, params: *const ops.RopeParams, freq_factors: ?[*]const f32, table: [*]f32) i32 {
+    if (params.n_rot % 2 != 0 or params.n_rot > attention.max_head_dim) return status(.invalid_argument);
+    ops.ropeTable(params.*, positions[0..tokens], if (freq_factors) |f| f[0 .. params.n_rot / 2] else null, table[0 .. tokens * params.n_rot]);
     return status(.ok);
 }
 
+const RopeRows = struct {
+    x: [*]f32,
+    head_count: usize,
+    head_dim: usize,
+    params: ops.RopeParams,
+    table: [*]const f32,
+    fn rows(self: *const RopeRows, start: usize, end: usize) void {
+        const width = self.head_count * self.head_dim;
+        const n_rot = self.params.n_rot;
+        for (start..end) |t| ops.ropeHeads(self.x[t * width ..][0..width], self.head_count, self.head_dim, self.params, self.table[t * n_rot ..][0..n_rot]);
+    }
+};
+
+/// Rotates `tokens` rows of `head_count` heads in place; row t by row t of `table` (zinc_rope_table).
+export fn zinc_rope_apply(x: [*]f32, tokens: u64, head_count: u64, head_dim: u64, params: *const ops.RopeParams, table: [*]const f32) i32 {
+    if (params.n_rot > head_dim or params.n_rot % 2 != 0) return status(.invalid_argument);
+    const ctx = RopeRows{ .x = x, .head_count = head_count, .head_dim = head_dim, .params = params.*, .table = table };
+    splitAcrossPool(RopeRows, &ctx, tokens, tokens * head_count * head_dim, RopeRows.rows);
+    return status(.ok);
+}
+
+/// An element-wise op of two inputs over n values (a gated activation, an add), split across the pool in runs
+/// of 8 values so that every value takes the same (vector or tail) path as it would in one call.
+fn ElementwiseRuns(comptime op: fn ([]const f32, []const f32, []f32) void) type {
+    return struct {
+        gate: [*]const f32,
+        up: [*]const f32,
+        y: [*]f32,
+        n: usize,
+        fn runs(self: *const @This(), start: usize, end: usize) void {
+            const from = start * 8;
+            const to = @min(self.n, end * 8);
+            if (from < to) op(self.gate[from..to], self.up[from..to], self.y[from..to]);
+        }
+        fn run(gate: [*]const f32, up: [*]const f32, y: [*]f32, n: usize) void {
+            const ctx = @This(){ .gate = gate, .up = up, .y = y, .n = n };
+            splitAcrossPool(@This(), &ctx, (n + 7) / 8, n, runs);
+        }
+    };
+}
+
 export fn zinc_swiglu(gate: [*]const f32, up: [*]const f32, y: [*]f32, n: u64) void {
-    ops.swiglu(gate[0..n], up[0..n], y[0..n]);
+    ElementwiseRuns(ops.swiglu).run(gate, up, y, n);
 }
 
 export fn zinc_geglu(gate: [*]const f32, up: [*]const f32, y: [*]f32, n: u64) void {
-    ops.geglu(gate[0..n], up[0..n], y[0..n]);
+    ElementwiseRuns(ops.geglu).run(gate, up, y, n);
 }
 
 export fn zinc_gelu(x: [*]const f32, y: [*]f32, n: u64) void {
@@ -189,7 +259,7 @@ export fn zinc_add_rows(x: [*]f32, bias: [*]const f32, rows: u64, n: u64) void {
 }
 
 export fn zinc_add(a: [*]const f32, c: [*]const f32, y: [*]f32, n: u64) void {
-    ops.add(a[0..n], c[0..n], y[0..n]);
+    ElementwiseRuns(ops.add).run(a, c, y, n);
 }
 
 export fn zinc_mul(a: [*]const f32, c: [*]const f32, y: [*]f32, n: u64) void {

@@ -11,7 +11,32 @@ pub fn rmsNorm(x: []const f32, weight: ?[]const f32, y: []f32, eps: f32) void {
     var sum: f64 = 0;
     for (x) |v| sum += v * v;
     const mean: f32 = @floatCast(sum / @as(f64, @floatFromInt(x.len)));
-    const inv_rms = 1.0 / @sqrt(mean + eps);
+    scaleRow(x, weight, y, 1.0 / @sqrt(mean + eps));
+}
+
+/// rmsNorm of each n-value row of x, four rows at a time: each row's f64 sum is still one sequential chain in
+/// ggml's order (so the same bits), but four independent chains overlap, where one row alone waits on the
+/// latency of every add.
+pub fn rmsNormRows(x: []const f32, weight: ?[]const f32, y: []f32, n: usize, eps: f32) void {
+    const rows = x.len / n;
+    var r: usize = 0;
+    while (r + 4 <= rows) : (r += 4) {
+        var sums: [4]f64 = @splat(0);
+        for (0..n) |i| {
+            inline for (0..4) |k| {
+                const v = x[(r + k) * n + i];
+                sums[k] += v * v;
+            }
+        }
+        inline for (0..4) |k| {
+            const mean: f32 = @floatCast(sums[k] / @as(f64, @floatFromInt(n)));
+            scaleRow(x[(r + k) * n ..][0..n], weight, y[(r + k) * n ..][0..n], 1.0 / @sqrt(mean + eps));
+        }
+    }
+    while (r < rows) : (r += 1) rmsNorm(x[r * n ..][0..n], weight, y[r * n ..][0..n], eps);
+}
+
+fn scaleRow(x: []const f32, weight: ?[]const f32, y: []f32, inv_rms: f32) void {
     if (weight) |w| {
         for (x, w, y) |v, g, *o| o.* = (v * inv_rms) * g;
     } else {
@@ -81,6 +106,12 @@ pub fn ropeCache(p: RopeParams, position: i32, freq_factors: ?[]const f32, cache
         cache[pair + 1] = sinf(theta_final) * mscale;
         theta *= theta_scale;
     }
+}
+
+/// ropeCache for each of `positions`, one n_rot row per token: the table every layer with these parameters
+/// (and both Q and K) rotates by, computed once per forward pass instead of once per rope call.
+pub fn ropeTable(p: RopeParams, positions: []const i32, freq_factors: ?[]const f32, table: []f32) void {
+    for (positions, 0..) |pos, t| ropeCache(p, pos, freq_factors, table[t * p.n_rot ..][0..p.n_rot]);
 }
 
 /// Rotates the first n_rot dims of each head in place; the rest pass through (partial rotary).
@@ -153,9 +184,22 @@ pub fn gelu(x: f32) f32 {
     return gelu_table[@as(u16, @bitCast(h))];
 }
 
-/// ggml_geglu: y = gelu(gate) * up.
+/// ggml_geglu: y = gelu(gate) * up. Eight at a time: one conversion to f16 for all eight, eight table loads,
+/// and the two exact ranges by select — per value, exactly gelu's result.
 pub fn geglu(gate: []const f32, up: []const f32, y: []f32) void {
-    for (gate, up, y) |g, u, *o| o.* = if (g >= 10.0) g * u else gelu(g) * u;
+    gelu_table_once.call();
+    const V = @Vector(8, f32);
+    var i: usize = 0;
+    while (i + 8 <= y.len) : (i += 8) {
+        const g: V = gate[i..][0..8].*;
+        const halves: @Vector(8, u16) = @bitCast(@as(@Vector(8, f16), @floatCast(g)));
+        var looked_up: V = undefined;
+        inline for (0..8) |k| looked_up[k] = gelu_table[halves[k]];
+        const inside = @select(f32, g <= @as(V, @splat(-10.0)), @as(V, @splat(0)), looked_up);
+        const activated = @select(f32, g >= @as(V, @splat(10.0)), g, inside);
+        y[i..][0..8].* = activated * @as(V, up[i..][0..8].*);
+    }
+    for (gate[i..], up[i..], y[i..]) |g, u, *o| o.* = gelu(g) * u;
 }
 
 pub fn softmaxInPlace(x: []f32) void {
@@ -243,4 +287,38 @@ test "the GELU table gives exactly f16(gelu(f16(x))) for every f16 input inside 
         const want: f16 = @floatCast(geluExact(h));
         try std.testing.expectEqual(@as(u16, @bitCast(want)), @as(u16, @bitCast(@as(f16, @floatCast(gelu(x))))));
     }
+}
+
+test "rmsNormRows gives each row the bits of rmsNorm" {
+    var prng = std.Random.DefaultPrng.init(5);
+    const rand = prng.random();
+    const n = 37;
+    const rows = 7; // one group of four, then three single rows
+    var x: [rows * n]f32 = undefined;
+    var w: [n]f32 = undefined;
+    for (&x) |*v| v.* = rand.floatNorm(f32) * 3;
+    for (&w) |*v| v.* = rand.floatNorm(f32);
+    var got: [rows * n]f32 = undefined;
+    rmsNormRows(&x, &w, &got, n, 1e-6);
+    for (0..rows) |r| {
+        var want: [n]f32 = undefined;
+        rmsNorm(x[r * n ..][0..n], &w, &want, 1e-6);
+        try std.testing.expectEqualSlices(u32, @ptrCast(&want), @ptrCast(got[r * n ..][0..n]));
+    }
+}
+
+test "geglu's vector path gives each value the bits of gelu(gate) * up" {
+    var prng = std.Random.DefaultPrng.init(9);
+    const rand = prng.random();
+    const n = 8 * 64 + 5;
+    var gate: [n]f32 = undefined;
+    var up: [n]f32 = undefined;
+    for (&gate, &up) |*g, *u| {
+        g.* = rand.floatNorm(f32) * 6;
+        u.* = rand.floatNorm(f32);
+    }
+    for ([_]f32{ -10.0, 10.0, -10.001, 9.999, 0, -0.0, 1e-8, 30 }, 0..) |edge, k| gate[k] = edge;
+    var got: [n]f32 = undefined;
+    geglu(&gate, &up, &got);
+    for (gate, up, got) |g, u, y| try std.testing.expectEqual(@as(u32, @bitCast(gelu(g) * u)), @as(u32, @bitCast(y)));
 }

@@ -75,7 +75,11 @@ export class Model {
   private readonly kvHalf: Uint16Array;
   private readonly kvHalfBytes: Uint8Array;
   private logits: Float32Array;
-  private readonly ropeParams: RopeParams[];
+  /** One rotation table per distinct set of rope parameters (Gemma 3 has two: local and global layers),
+   * filled once per chunk for its positions and shared by every layer's Q and K. */
+  private readonly ropeTables: { params: RopeParams; table: Float32Array }[] = [];
+  /** Index into ropeTables of each layer. */
+  private readonly ropeTableOfLayer: number[];
 
   constructor(
     readonly file: GgufFile,
@@ -125,16 +129,16 @@ export class Model {
     this.kvHalfBytes = new Uint8Array(this.kvHalf.buffer);
     this.logits = new Float32Array(c.vocabSize);
     this.cache = new KvCache(c.layerCount, this.contextLength, kWidth, vWidth, kvType, c.layers.map((l) => l.window), this.batchSize);
-    this.ropeParams = c.layers.map((l) => ({
-      nRot: c.ropeDims,
-      neox: c.ropeNeox,
-      freqBase: l.ropeBase,
-      freqScale: l.ropeScale,
-      extFactor: 0,
-      attnFactor: 1,
-      corrLow: 0,
-      corrHigh: 0,
-    }));
+    const tableIndex = new Map<string, number>();
+    this.ropeTableOfLayer = c.layers.map((l) => {
+      const params: RopeParams = { nRot: c.ropeDims, neox: c.ropeNeox, freqBase: l.ropeBase, freqScale: l.ropeScale, extFactor: 0, attnFactor: 1, corrLow: 0, corrHigh: 0 };
+      const key = JSON.stringify(params);
+      if (!tableIndex.has(key)) {
+        tableIndex.set(key, this.ropeTables.length);
+        this.ropeTables.push({ params, table: new Float32Array(B * c.ropeDims) });
+      }
+      return tableIndex.get(key)!;
+    });
   }
 
   /** Dequantizes a (small) tensor into f32: norm weights and biases. */
@@ -176,6 +180,7 @@ export class Model {
     const capture = options.capture;
     for (let t = 0; t < T; t++) this.positions[t] = position0 + t;
     const positions = this.positions.subarray(0, T);
+    if (c.arch !== "gpt2") for (const r of this.ropeTables) K.ropeTable(T, positions, r.params, w.ropeFactors, r.table);
 
     // ---- embedding: x[t] = token_embd[token] (dequantized row), scaled for Gemma, + learned positions (GPT-2)
     const embRow = rowBytes(w.tokenEmbedding.type, E);
@@ -232,8 +237,9 @@ export class Model {
       }
       capture?.(`blk.${il}.q_normed`, q, [T, c.headCount, c.headDim]);
       if (c.arch !== "gpt2") {
-        K.rope(q, T, c.headCount, c.headDim, positions, this.ropeParams[il], w.ropeFactors);
-        K.rope(k, T, c.kvHeadCount, c.headDim, positions, this.ropeParams[il], w.ropeFactors);
+        const rope = this.ropeTables[this.ropeTableOfLayer[il]];
+        K.ropeApply(q, T, c.headCount, c.headDim, rope.params, rope.table);
+        K.ropeApply(k, T, c.kvHeadCount, c.headDim, rope.params, rope.table);
       }
       capture?.(`blk.${il}.q`, q, [T, c.headCount, c.headDim]);
       capture?.(`blk.${il}.k`, k, [T, c.kvHeadCount, c.headDim]);

@@ -33,7 +33,8 @@ const symbolTable = {
 
   zinc_rms_norm: { args: [ptr, ptr, ptr, u64, u64, f32], returns: FFIType.void },
   zinc_layer_norm: { args: [ptr, ptr, ptr, ptr, u64, u64, f32], returns: FFIType.void },
-  zinc_rope: { args: [ptr, u64, u64, u64, ptr, ptr, ptr], returns: i32 },
+  zinc_rope_table: { args: [u64, ptr, ptr, ptr, ptr], returns: i32 },
+  zinc_rope_apply: { args: [ptr, u64, u64, u64, ptr, ptr], returns: i32 },
   zinc_swiglu: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
   zinc_geglu: { args: [ptr, ptr, ptr, u64], returns: FFIType.void },
   zinc_gelu: { args: [ptr, ptr, u64], returns: FFIType.void },
@@ -54,7 +55,7 @@ const symbolTable = {
 } as const;
 
 /** Must equal `abi_version` in zig/ffi.zig. */
-export const expectedAbiVersion = 8;
+export const expectedAbiVersion = 9;
 
 export type NativeSymbols = ReturnType<typeof dlopen<typeof symbolTable>>["symbols"];
 

@@ -143,7 +143,10 @@ export interface Kernels {
 
   rmsNorm(x: Float32Array, weight: Float32Array | null, out: Float32Array, rows: number, n: number, eps: number): void;
   layerNorm(x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, out: Float32Array, rows: number, n: number, eps: number): void;
-  rope(x: Float32Array, tokens: number, heads: number, headDim: number, positions: Int32Array, params: RopeParams, freqFactors: Float32Array | null): void;
+  /** The cos/sin table of each token's position (params.nRot floats per token), for ropeApply. */
+  ropeTable(tokens: number, positions: Int32Array, params: RopeParams, freqFactors: Float32Array | null, table: Float32Array): void;
+  /** Rotates `tokens` rows of `heads` heads in place by a table from ropeTable with the same params. */
+  ropeApply(x: Float32Array, tokens: number, heads: number, headDim: number, params: RopeParams, table: Float32Array): void;
   swiglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
   geglu(gate: Float32Array, up: Float32Array, out: Float32Array, n: number): void;
   gelu(x: Float32Array, out: Float32Array, n: number): void;
@@ -210,6 +213,17 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
   const ropeBuffer = new ArrayBuffer(32);
   const ropeU32 = new Uint32Array(ropeBuffer);
   const ropeF32 = new Float32Array(ropeBuffer);
+  const setRopeParams = (p: RopeParams): Uint32Array => {
+    ropeU32[0] = p.nRot;
+    ropeU32[1] = p.neox ? 2 : 0;
+    ropeF32[2] = p.freqBase;
+    ropeF32[3] = p.freqScale;
+    ropeF32[4] = p.extFactor;
+    ropeF32[5] = p.attnFactor;
+    ropeF32[6] = p.corrLow;
+    ropeF32[7] = p.corrHigh;
+    return ropeU32;
+  };
   const attentionBuffer = new ArrayBuffer(44);
   const attentionU32 = new Uint32Array(attentionBuffer);
   const attentionF32 = new Float32Array(attentionBuffer);
@@ -275,19 +289,16 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(x.length >= rows * dim && out.length >= rows * dim && (weight === null || weight.length >= dim) && (bias === null || bias.length >= dim), "layerNorm sizes");
       n.zinc_layer_norm(x, weight, bias, out, rows, dim, eps);
     },
-    rope(x, tokens, heads, headDim, positions, p, freqFactors) {
-      check(x.length >= tokens * heads * headDim && positions.length >= tokens, "rope sizes");
-      check(p.nRot % 2 === 0 && p.nRot <= headDim && headDim <= maxHeadDim, `rope: n_rot ${p.nRot} / head_dim ${headDim}`);
+    ropeTable(tokens, positions, p, freqFactors, table) {
+      check(p.nRot % 2 === 0 && p.nRot <= maxHeadDim, `rope: n_rot ${p.nRot}`);
+      check(positions.length >= tokens && table.length >= tokens * p.nRot, "ropeTable sizes");
       check(freqFactors === null || freqFactors.length >= p.nRot / 2, "rope frequency factors too short");
-      ropeU32[0] = p.nRot;
-      ropeU32[1] = p.neox ? 2 : 0;
-      ropeF32[2] = p.freqBase;
-      ropeF32[3] = p.freqScale;
-      ropeF32[4] = p.extFactor;
-      ropeF32[5] = p.attnFactor;
-      ropeF32[6] = p.corrLow;
-      ropeF32[7] = p.corrHigh;
-      statusCheck(n.zinc_rope(x, tokens, heads, headDim, positions, ropeU32, freqFactors), "rope");
+      statusCheck(n.zinc_rope_table(tokens, positions, setRopeParams(p), freqFactors, table), "rope table");
+    },
+    ropeApply(x, tokens, heads, headDim, p, table) {
+      check(x.length >= tokens * heads * headDim && table.length >= tokens * p.nRot, "rope sizes");
+      check(p.nRot % 2 === 0 && p.nRot <= headDim && headDim <= maxHeadDim, `rope: n_rot ${p.nRot} / head_dim ${headDim}`);
+      statusCheck(n.zinc_rope_apply(x, tokens, heads, headDim, setRopeParams(p), table), "rope");
     },
     swiglu(gate, up, out, count) {
       check(gate.length >= count && up.length >= count && out.length >= count, "swiglu sizes");
