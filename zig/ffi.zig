@@ -225,17 +225,17 @@ export fn zinc_rope_apply(x: [*]f32, tokens: u64, head_count: u64, head_dim: u64
 /// of 8 values so that every value takes the same (vector or tail) path as it would in one call.
 fn ElementwiseRuns(comptime op: fn ([]const f32, []const f32, []f32) void) type {
     return struct {
-        gate: [*]const f32,
-        up: [*]const f32,
+        a: [*]const f32,
+        c: [*]const f32,
         y: [*]f32,
         n: usize,
         fn runs(self: *const @This(), start: usize, end: usize) void {
             const from = start * 8;
             const to = @min(self.n, end * 8);
-            if (from < to) op(self.gate[from..to], self.up[from..to], self.y[from..to]);
+            if (from < to) op(self.a[from..to], self.c[from..to], self.y[from..to]);
         }
-        fn run(gate: [*]const f32, up: [*]const f32, y: [*]f32, n: usize) void {
-            const ctx = @This(){ .gate = gate, .up = up, .y = y, .n = n };
+        fn run(a: [*]const f32, c: [*]const f32, y: [*]f32, n: usize) void {
+            const ctx = @This(){ .a = a, .c = c, .y = y, .n = n };
             splitAcrossPool(@This(), &ctx, (n + 7) / 8, n, runs);
         }
     };

@@ -109,7 +109,7 @@ pub fn ropeCache(p: RopeParams, position: i32, freq_factors: ?[]const f32, cache
 }
 
 /// ropeCache for each of `positions`, one n_rot row per token: the table every layer with these parameters
-/// (and both Q and K) rotates by, computed once per forward pass instead of once per rope call.
+/// (and both Q and K) rotates by, computed once per chunk of tokens instead of once per rope call.
 pub fn ropeTable(p: RopeParams, positions: []const i32, freq_factors: ?[]const f32, table: []f32) void {
     for (positions, 0..) |pos, t| ropeCache(p, pos, freq_factors, table[t * p.n_rot ..][0..p.n_rot]);
 }
