@@ -31,6 +31,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
         cols: usize,
         tokens: usize,
         path: vec_dot.Path,
+        pool: *threadpool.Pool,
 
         const Self = @This();
 
@@ -61,18 +62,21 @@ pub fn Matmul(comptime t: b.TensorType) type {
                 return;
             }
             const prepare = comptime vec_dot.usesPreparedActivations(t);
-            var tile_scales: if (prepare) vec_dot.TileScales else void = undefined;
+            // The tile's activations, laid out once per tile for all of this thread's rows; too big for a
+            // worker's stack, so in the thread's scratch.
+            comptime std.debug.assert(@sizeOf(vec_dot.PreparedTile) <= threadpool.scratch_per_thread);
+            const tile: *vec_dot.PreparedTile = @ptrCast(self.pool.scratchFor(index).ptr);
             var t0: usize = 0;
             while (t0 < self.tokens) : (t0 += token_tile) {
                 const t1 = @min(self.tokens, t0 + token_tile);
-                const scales: ?*const vec_dot.TileScales = if (prepare and t1 - t0 > 1 and a_blocks <= vec_dot.max_prepared_blocks) blk: {
-                    vec_dot.prepareTileScales(t, self.x + t0 * a_blocks, a_blocks, t1 - t0, &tile_scales);
-                    break :blk &tile_scales;
+                const prepared: ?*const vec_dot.PreparedTile = if (prepare and t1 - t0 > 1 and a_blocks <= vec_dot.max_prepared_blocks) blk: {
+                    vec_dot.prepareTile(t, self.x + t0 * a_blocks, a_blocks, t1 - t0, tile);
+                    break :blk tile;
                 } else null;
                 for (row_start..row_end) |row| {
                     const w = self.weights[row * w_blocks ..][0..w_blocks];
                     var out: [token_tile]f32 = undefined;
-                    vec_dot.dotRowTile(t, w, self.x + t0 * a_blocks, a_blocks, t1 - t0, &out, self.path, scales);
+                    vec_dot.dotRowTile(t, w, self.x + t0 * a_blocks, a_blocks, t1 - t0, &out, self.path, prepared);
                     for (t0..t1, 0..) |tok, k| self.y[tok * self.rows + row] = out[k];
                 }
             }
@@ -81,7 +85,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
         /// one_token_order: sum each token exactly as a one-token product (vec_dot) would.
         pub fn run(pool: *threadpool.Pool, weights: [*]const W, x: [*]const A, y: [*]f32, rows: usize, cols: usize, tokens: usize, one_token_order: bool) void {
             const path: vec_dot.Path = if (one_token_order) .vec_dot else vec_dot.pathFor(t, rows, tokens);
-            const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens, .path = path };
+            const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens, .path = path, .pool = pool };
             pool.parallel(Self, &ctx, work);
         }
     };

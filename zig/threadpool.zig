@@ -11,8 +11,9 @@ pub const Task = *const fn (context: *const anyopaque, thread_index: usize, thre
 /// longer than the gap between two kernels of one forward pass.
 const spin_limit: u32 = 1 << 14;
 
-/// Working memory each thread may use during one job (tiles of attention), allocated once with the pool so
-/// that no kernel allocates per call. Pages are only committed once touched.
+/// Working memory each thread may use during one job (attention tiles, a matrix product's prepared
+/// activation tile), allocated once with the pool so that no kernel allocates per call. Pages are only
+/// committed once touched.
 pub const scratch_per_thread = 1 << 20;
 
 pub const Pool = struct {

@@ -682,8 +682,8 @@ pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize) Path {
 
 /// out[k] = dot(w, x[k]) for the k < count activation rows starting at x (each `stride` blocks apart), each
 /// weight block unpacked once for the whole tile, summed as llama.cpp's `path` sums them.
-/// `scales` (optional, simple types): the tile's activation scales as f32 (prepareTileScales).
-pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32, path: Path, scales: ?*const TileScales) void {
+/// `prepared` (optional, simple types): the tile's activations laid out by prepareTile.
+pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32, path: Path, prepared: ?*const PreparedTile) void {
     std.debug.assert(count <= max_tile);
     if (t == .iq4_nl and path == .vec_dot) {
         for (0..count) |k| out[k] = vecDotIq4NlDecode(w, x[k * stride ..][0..w.len], true);
@@ -697,7 +697,7 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (count == 1) {
             decodeRows(t, 1, w.ptr, w.len, x[0..w.len], null, out.ptr, 1);
         } else switch (count) {
-            inline 2...max_tile => |n| if (scales) |sc| simpleTilePrepared(t, n, w, x, stride, out, sc) else simpleTile(t, n, w, x, stride, out),
+            inline 2...max_tile => |n| if (prepared) |p| simpleTilePrepared(t, n, w, out, p) else simpleTile(t, n, w, x, stride, out),
             else => unreachable,
         },
         .q4_k, .q5_k, .q6_k => if (count == 1) {
@@ -965,14 +965,19 @@ fn simpleTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t)
     inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
 }
 
-/// The f16 scales of a tile's activation blocks as f32, converted once per tile instead of once per weight
-/// row, indexed [block][token] so that a block's scales for the whole tile are one vector.
-pub const TileScales = struct {
+/// A tile's activations laid out once per tile for every weight row that reads them: the f16 scales as f32,
+/// indexed [block][token] so that a block's scales for the whole tile are one vector, and the quants copied
+/// to [block][token], 32-byte aligned and in the order the tile reads them. Read in place, each 32-byte load
+/// sat 2 bytes into a 34-byte block — half of them crossing a cache line — at eight strides, one address
+/// register each; the copy made the Q4_0 tile ~20% faster (Qwen2.5-0.5B shape, 896 × 896 × 64 tokens, one
+/// thread) and a whole 512-token Q4_0 prefill 17% faster. ~320 KB: it lives in the pool's per-thread scratch.
+pub const PreparedTile = struct {
     d: [max_prepared_blocks]F32x8,
     s: [max_prepared_blocks]F32x8,
+    qs: [max_prepared_blocks][max_tile][qk]i8 align(32),
 };
 
-pub fn prepareTileScales(comptime t: b.TensorType, x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, sc: *TileScales) void {
+pub fn prepareTile(comptime t: b.TensorType, x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, sc: *PreparedTile) void {
     std.debug.assert(stride <= max_prepared_blocks and count <= max_tile);
     for (0..stride) |blk| {
         // Lanes past the tile stay zero: they are multiplied along and must not be NaNs or denormals.
@@ -982,6 +987,7 @@ pub fn prepareTileScales(comptime t: b.TensorType, x: [*]const b.Block(b.activat
             const bx = &x[k * stride + blk];
             d[k] = h(bx.d);
             if (t == .q4_1 or t == .q5_1) sv[k] = h(bx.s);
+            sc.qs[blk][k] = bx.qs;
         }
         sc.d[blk] = d;
         sc.s[blk] = sv;
@@ -994,7 +1000,7 @@ pub fn prepareTileScales(comptime t: b.TensorType, x: [*]const b.Block(b.activat
 /// vector operations per token and block (sign, maddubs, maddwd, convert, fma): |w| is formed once per
 /// weight block rather than per token, and each token's dw·dx is broadcast from memory — a load, not a
 /// shuffle needing its own index register (with eight tokens those indices spilled).
-fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, out: []f32, sc: *const TileScales) void {
+fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), out: []f32, sc: *const PreparedTile) void {
     const signed = comptime (t != .q4_1 and t != .q5_1);
     var acc: [n]F32x8 = @splat(@splat(0));
     var summs: F32x8 = @splat(0);
@@ -1004,7 +1010,8 @@ fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.
         const abs_q = if (signed and has_avx2) psign(q, q) else q;
         products = @as(F32x8, @splat(h(bw.d))) * sc.d[blk];
         inline for (0..n) |k| {
-            const c = x[k * stride + blk].qs;
+            // Through a pointer: indexing sc.qs by value made the debug build copy the whole array.
+            const c: I8x32 = (&sc.qs[blk][k]).*;
             const lanes = if (signed) laneSumsSigned(abs_q, q, c) else laneSumsScaled16(q, c, @splat(1));
             const d = if (signed) broadcastLane(&products, k) else @as(F32x8, @splat(products[k]));
             acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[k]);
