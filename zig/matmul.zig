@@ -9,9 +9,7 @@ const b = @import("quants/blocks.zig");
 const vec_dot = @import("quants/vec_dot.zig");
 const threadpool = @import("threadpool.zig");
 
-/// Tokens per tile: 8 activation rows of a few KB each stay in L1/L2 beside the weight rows being reused, and
-/// each weight block is unpacked once per tile.
-const token_tile = vec_dot.max_tile;
+
 
 /// Decode walks a thread's rows as this many streams at once (rows i, i + n/4, i + n/2, i + 3n/4 of its n):
 /// each stream is followed by the hardware prefetcher on its own, so more of the weights are in flight from
@@ -67,6 +65,9 @@ pub fn Matmul(comptime t: b.TensorType) type {
             comptime std.debug.assert(@sizeOf(vec_dot.PreparedTile) <= threadpool.scratch_per_thread);
             const tile: *vec_dot.PreparedTile = @ptrCast(self.pool.scratchFor(index).ptr);
             var t0: usize = 0;
+            // Tokens per tile (8 or 12): the tile's activation rows, a few KB each, stay in L1/L2 beside the
+            // weight rows being reused, and each weight block is unpacked once per tile.
+            const token_tile = comptime vec_dot.tileTokens(t);
             while (t0 < self.tokens) : (t0 += token_tile) {
                 const t1 = @min(self.tokens, t0 + token_tile);
                 const prepared: ?*const vec_dot.PreparedTile = if (prepare and t1 - t0 > 1 and a_blocks <= vec_dot.max_prepared_blocks) blk: {
@@ -136,7 +137,8 @@ test "Matmul over several tokens equals per-row reference dots for every weight 
     const rand = prng.random();
     const rows = 13;
     const cols = b.qk_k * 2;
-    const max_tokens = 11;
+    // Two full tiles of 12 (three of 8) and a partial one.
+    const max_tokens = 29;
     inline for ([_]b.TensorType{ .q4_0, .q4_1, .q5_0, .q8_0, .q4_k, .q5_k, .q6_k, .q2_k, .f32 }) |t| {
         const W = b.Block(t);
         const at = comptime b.activationType(t);

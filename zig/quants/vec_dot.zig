@@ -666,7 +666,13 @@ inline fn widen8(comptime t: b.TensorType, v: [8]b.Block(t)) F32x8 {
 
 // ---- one weight row against a tile of tokens -------------------------------------------------------------------
 
-pub const max_tile = 8;
+pub const max_tile = 12;
+/// Tokens per tile: the simple types with prepared activations take 12 (their loop needs only the
+/// accumulators, the weight block twice and two temporaries in the 16 vector registers, and the weight block's
+/// unpacking is shared by more tokens); the K-quant tile keeps more per chunk and spills past 8.
+pub fn tileTokens(comptime t: b.TensorType) usize {
+    return if (usesPreparedActivations(t)) max_tile else 8;
+}
 
 /// Which of llama.cpp's CPU code paths a matrix product takes, since some sum in different orders: one token
 /// goes through vec_dot; a batch of F16, BF16 or IQ4_NL through llamafile's tinyBLAS (one accumulator); a batch
@@ -684,7 +690,7 @@ pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize) Path {
 /// weight block unpacked once for the whole tile, summed as llama.cpp's `path` sums them.
 /// `prepared` (optional, simple types): the tile's activations laid out by prepareTile.
 pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, out: []f32, path: Path, prepared: ?*const PreparedTile) void {
-    std.debug.assert(count <= max_tile);
+    std.debug.assert(count <= tileTokens(t));
     if (t == .iq4_nl and path == .vec_dot) {
         for (0..count) |k| out[k] = vecDotIq4NlDecode(w, x[k * stride ..][0..w.len], true);
         return;
@@ -697,13 +703,13 @@ pub fn dotRowTile(comptime t: b.TensorType, w: []const b.Block(t), x: [*]const b
         .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => if (count == 1) {
             decodeRows(t, 1, w.ptr, w.len, x[0..w.len], null, out.ptr, 1);
         } else switch (count) {
-            inline 2...max_tile => |n| if (prepared) |p| simpleTilePrepared(t, n, w, out, p) else simpleTile(t, n, w, x, stride, out),
+            inline 2...tileTokens(t) => |n| if (prepared) |p| simpleTilePrepared(t, n, w, out, p) else simpleTile(t, n, w, x, stride, out),
             else => unreachable,
         },
         .q4_k, .q5_k, .q6_k => if (count == 1) {
             decodeRows(t, 1, w.ptr, w.len, x[0..w.len], null, out.ptr, 1);
         } else switch (count) {
-            inline 2...max_tile => |n| kTile(t, n, w, x, stride, out),
+            inline 2...tileTokens(t) => |n| kTile(t, n, w, x, stride, out),
             else => unreachable,
         },
         .f16, .bf16 => for (0..count) |k| {
@@ -972,25 +978,27 @@ fn simpleTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t)
 /// register each; the copy made the Q4_0 tile ~20% faster (Qwen2.5-0.5B shape, 896 × 896 × 64 tokens, one
 /// thread) and a whole 512-token Q4_0 prefill 17% faster. ~320 KB: it lives in the pool's per-thread scratch.
 pub const PreparedTile = struct {
-    d: [max_prepared_blocks]F32x8,
-    s: [max_prepared_blocks]F32x8,
+    d: [max_prepared_blocks][tile_vectors]F32x8,
+    s: [max_prepared_blocks][tile_vectors]F32x8,
     qs: [max_prepared_blocks][max_tile][qk]i8 align(32),
 };
+/// f32 vectors that hold one value per token of a tile.
+const tile_vectors = (max_tile + 7) / 8;
 
 pub fn prepareTile(comptime t: b.TensorType, x: [*]const b.Block(b.activationType(t)), stride: usize, count: usize, sc: *PreparedTile) void {
     std.debug.assert(stride <= max_prepared_blocks and count <= max_tile);
     for (0..stride) |blk| {
         // Lanes past the tile stay zero: they are multiplied along and must not be NaNs or denormals.
-        var d: F32x8 = @splat(0);
-        var sv: F32x8 = @splat(0);
+        var d: [tile_vectors * 8]f32 = @splat(0);
+        var sv: [tile_vectors * 8]f32 = @splat(0);
         for (0..count) |k| {
             const bx = &x[k * stride + blk];
             d[k] = h(bx.d);
             if (t == .q4_1 or t == .q5_1) sv[k] = h(bx.s);
             sc.qs[blk][k] = bx.qs;
         }
-        sc.d[blk] = d;
-        sc.s[blk] = sv;
+        sc.d[blk] = @bitCast(d);
+        sc.s[blk] = @bitCast(sv);
     }
 }
 
@@ -1002,23 +1010,27 @@ pub fn prepareTile(comptime t: b.TensorType, x: [*]const b.Block(b.activationTyp
 /// shuffle needing its own index register (with eight tokens those indices spilled).
 fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), out: []f32, sc: *const PreparedTile) void {
     const signed = comptime (t != .q4_1 and t != .q5_1);
+    const vectors = (n + 7) / 8;
     var acc: [n]F32x8 = @splat(@splat(0));
-    var summs: F32x8 = @splat(0);
-    var products: F32x8 align(32) = undefined;
+    var summs: [vectors]F32x8 = @splat(@splat(0));
+    var products: [vectors]F32x8 align(32) = undefined;
     for (w, 0..) |*bw, blk| {
         const q = unpackSimple(t, bw);
         const abs_q = if (signed and has_avx2) psign(q, q) else q;
-        products = @as(F32x8, @splat(h(bw.d))) * sc.d[blk];
+        const dw: F32x8 = @splat(h(bw.d));
+        inline for (0..vectors) |v| products[v] = dw * sc.d[blk][v];
         inline for (0..n) |k| {
             // Through a pointer: indexing sc.qs by value made the debug build copy the whole array.
             const c: I8x32 = (&sc.qs[blk][k]).*;
             const lanes = if (signed) laneSumsSigned(abs_q, q, c) else laneSumsScaled16(q, c, @splat(1));
-            const d = if (signed) broadcastLane(&products, k) else @as(F32x8, @splat(products[k]));
+            const d = if (signed) broadcastLane(&products[k / 8], k % 8) else @as(F32x8, @splat(products[k / 8][k % 8]));
             acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[k]);
         }
-        if (t == .q4_1 or t == .q5_1) summs = summs + @as(F32x8, @splat(h(bw.m))) * sc.s[blk];
+        if (t == .q4_1 or t == .q5_1) inline for (0..vectors) |v| {
+            summs[v] = summs[v] + @as(F32x8, @splat(h(bw.m))) * sc.s[blk][v];
+        };
     }
-    inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k];
+    inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k / 8][k % 8];
 }
 
 /// laneSums(w, c) with |w| given: ggml's sign trick when the caller forms |w| once for several c.
