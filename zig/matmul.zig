@@ -9,8 +9,6 @@ const b = @import("quants/blocks.zig");
 const vec_dot = @import("quants/vec_dot.zig");
 const threadpool = @import("threadpool.zig");
 
-
-
 /// Decode walks a thread's rows as this many streams at once (rows i, i + n/4, i + n/2, i + 3n/4 of its n):
 /// each stream is followed by the hardware prefetcher on its own, so more of the weights are in flight from
 /// DRAM. Four streams read 20–40% faster than two here on every type and shape from 576×1536 to 3584×18944

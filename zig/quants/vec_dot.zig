@@ -972,11 +972,11 @@ fn simpleTile(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t)
 }
 
 /// A tile's activations laid out once per tile for every weight row that reads them: the f16 scales as f32,
-/// indexed [block][token] so that a block's scales for the whole tile are one vector, and the quants copied
+/// indexed [block][token] so that a block's scales for the whole tile are one or two vectors, and the quants copied
 /// to [block][token], 32-byte aligned and in the order the tile reads them. Read in place, each 32-byte load
 /// sat 2 bytes into a 34-byte block — half of them crossing a cache line — at eight strides, one address
 /// register each; the copy made the Q4_0 tile ~20% faster (Qwen2.5-0.5B shape, 896 × 896 × 64 tokens, one
-/// thread) and a whole 512-token Q4_0 prefill 17% faster. ~320 KB: it lives in the pool's per-thread scratch.
+/// thread) and a whole 512-token Q4_0 prefill 17% faster. 512 KB: it lives in the pool's per-thread scratch.
 pub const PreparedTile = struct {
     d: [max_prepared_blocks][tile_vectors]F32x8,
     s: [max_prepared_blocks][tile_vectors]F32x8,
@@ -1002,8 +1002,8 @@ pub fn prepareTile(comptime t: b.TensorType, x: [*]const b.Block(b.activationTyp
     }
 }
 
-/// simpleTile with prepared scales: the n products dw·dx in one vector multiply, and Q4_1/Q5_1's n running
-/// m·s sums as one vector (lane k: the same unfused multiply and add, in the same order, as simpleTile's
+/// simpleTile with a prepared tile: the n products dw·dx in one vector multiply per 8 tokens, and Q4_1/Q5_1's
+/// n running m·s sums as vectors of 8 (lane k: the same unfused multiply and add, in the same order, as simpleTile's
 /// scalar summs[k]), which also frees the n registers those scalars took. Two things keep the loop at five
 /// vector operations per token and block (sign, maddubs, maddwd, convert, fma): |w| is formed once per
 /// weight block rather than per token, and each token's dw·dx is broadcast from memory — a load, not a
