@@ -16,6 +16,16 @@ const threadpool = @import("threadpool.zig");
 const decode_streams = 4;
 
 
+/// Which of llama.cpp's summation orders a product follows, beyond what type and shape decide (vec_dot.Path).
+pub const Order = struct {
+    /// Sum each token exactly as a one-token product would (speculative verification must reproduce plain
+    /// decoding bit for bit); otherwise a batch sums as llama.cpp's batched path does.
+    one_token: bool = false,
+    /// Q4_0 matrices of rows in multiples of 8 in llama.cpp's repacked order (its default on AVX2), for one
+    /// token or many; otherwise in its plain kernels' order.
+    repacked: bool = false,
+};
+
 pub fn Matmul(comptime t: b.TensorType) type {
     const W = b.Block(t);
     const A = b.Block(b.activationType(t));
@@ -39,6 +49,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
             const r = threadpool.splitRange(chunks, index, count);
             const row_start = r.start * 4;
             const row_end = @min(self.rows, r.end * 4);
+            if (t == .q4_0 and self.path == .repacked) return self.workRepacked(index, row_start, row_end);
             if (self.tokens == 1 and comptime vec_dot.hasDecodeRows(t)) {
                 // Decode: decode_streams rows at once (one accumulator chain each), spread over this thread's
                 // range. Streams a page or more apart are each followed by the hardware prefetcher; adjacent
@@ -81,9 +92,45 @@ pub fn Matmul(comptime t: b.TensorType) type {
             }
         }
 
-        /// one_token_order: sum each token exactly as a one-token product (vec_dot) would.
-        pub fn run(pool: *threadpool.Pool, weights: [*]const W, x: [*]const A, y: [*]f32, rows: usize, cols: usize, tokens: usize, one_token_order: bool) void {
-            const path: vec_dot.Path = if (one_token_order) .vec_dot else vec_dot.pathFor(t, rows, tokens);
+        /// Q4_0 in llama.cpp's repacked order (vec_dot.vecDotRepackedQ4_0): decode as decodeRows does, four
+        /// streams; a batch in tiles of 16 tokens, one vector lane per token.
+        fn workRepacked(self: *const Self, index: usize, row_start: usize, row_end: usize) void {
+            const blocks = self.cols / b.qk;
+            if (blocks > vec_dot.max_prepared_blocks) {
+                // Wider than any supported model: the reference, per pair.
+                for (row_start..row_end) |row| for (0..self.tokens) |tok| {
+                    self.y[tok * self.rows + row] = vec_dot.vecDotRepackedQ4_0(self.weights[row * blocks ..][0..blocks], self.x[tok * blocks ..][0..blocks]);
+                };
+                return;
+            }
+            if (self.tokens == 1) {
+                var prepared: vec_dot.PreparedActivations = undefined;
+                const x = self.x[0..blocks];
+                vec_dot.prepareActivations(t, x, &prepared);
+                const n = row_end - row_start;
+                const part = n / decode_streams;
+                for (row_start..row_start + part) |row| {
+                    vec_dot.decodeRowsRepackedQ4_0(decode_streams, self.weights + row * blocks, part * blocks, x, &prepared, self.y + row, part);
+                }
+                for (row_start + part * decode_streams..row_end) |row| vec_dot.decodeRowsRepackedQ4_0(1, self.weights + row * blocks, blocks, x, &prepared, self.y + row, 1);
+                return;
+            }
+            comptime std.debug.assert(@sizeOf(vec_dot.RepackedTile) <= threadpool.scratch_per_thread);
+            const tile: *vec_dot.RepackedTile = @ptrCast(self.pool.scratchFor(index).ptr);
+            var t0: usize = 0;
+            while (t0 < self.tokens) : (t0 += vec_dot.repacked_tile) {
+                const t1 = @min(self.tokens, t0 + vec_dot.repacked_tile);
+                vec_dot.prepareRepackedTile(self.x + t0 * blocks, blocks, t1 - t0, tile);
+                for (row_start..row_end) |row| {
+                    var out: [vec_dot.repacked_tile]f32 = undefined;
+                    vec_dot.repackedTileQ4_0(self.weights[row * blocks ..][0..blocks], &out, tile);
+                    for (t0..t1, 0..) |tok, k| self.y[tok * self.rows + row] = out[k];
+                }
+            }
+        }
+
+        pub fn run(pool: *threadpool.Pool, weights: [*]const W, x: [*]const A, y: [*]f32, rows: usize, cols: usize, tokens: usize, order: Order) void {
+            const path: vec_dot.Path = vec_dot.pathFor(t, rows, if (order.one_token) 1 else tokens, order.repacked);
             const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens, .path = path, .pool = pool };
             pool.parallel(Self, &ctx, work);
         }
@@ -163,7 +210,7 @@ test "Matmul over several tokens equals per-row reference dots for every weight 
         for ([_]usize{ 1, max_tokens }) |tokens| {
             QuantizeRows(at, .activations).run(&pool, &xf, &xa, tokens, cols);
             var y: [max_tokens * rows]f32 = undefined;
-            Matmul(t).run(&pool, &weights, &xa, &y, rows, cols, tokens, false);
+            Matmul(t).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{});
             for (0..tokens) |tok| for (0..rows) |r| {
                 const want = vec_dot.vecDotReference(t, weights[r * wpr ..][0..wpr], xa[tok * apr ..][0..apr]);
                 if (t == .f32) {
@@ -173,6 +220,48 @@ test "Matmul over several tokens equals per-row reference dots for every weight 
                     try std.testing.expectEqual(vec_dot.vecDot(t, weights[r * wpr ..][0..wpr], xa[tok * apr ..][0..apr]), y[tok * rows + r]);
                     try std.testing.expectEqual(want, y[tok * rows + r]);
                 }
+            };
+        }
+    }
+}
+
+test "Q4_0 matrices of rows in multiples of 8 are summed in llama.cpp's repacked order when asked, one token or many" {
+    var pool: threadpool.Pool = undefined;
+    try pool.init(std.testing.allocator, 2);
+    defer pool.deinit();
+    var prng = std.Random.DefaultPrng.init(78);
+    const rand = prng.random();
+    const reference = @import("quants/reference.zig");
+    // 24 rows: four streams of three rows per thread, and 8 rows left for the one-row decode path. Two column
+    // counts: an even number of blocks (two per decode step) and an odd one (a last block alone).
+    const rows = 24;
+    const max_tokens = 37; // two full tiles of 16 and a partial one
+    inline for ([_]usize{ 4, 7 }) |blocks| {
+        const cols = blocks * b.qk;
+        var wf: [rows * cols]f32 = undefined;
+        for (&wf) |*v| v.* = rand.floatNorm(f32);
+        var weights: [rows * blocks]b.BlockQ4_0 = undefined;
+        for (0..rows) |r| reference.quantizeRow(.q4_0, wf[r * cols ..][0..cols], weights[r * blocks ..][0..blocks]);
+        var xf: [max_tokens * cols]f32 = undefined;
+        for (&xf) |*v| v.* = rand.floatNorm(f32) * 3;
+        var xa: [max_tokens * blocks]b.BlockQ8_0 = undefined;
+        for ([_]usize{ 1, 2, 16, max_tokens }) |tokens| {
+            QuantizeRows(.q8_0, .activations).run(&pool, &xf, &xa, tokens, cols);
+            var y: [max_tokens * rows]f32 = undefined;
+            Matmul(.q4_0).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{ .repacked = true });
+            var differs_from_plain = false;
+            for (0..tokens) |tok| for (0..rows) |r| {
+                const w = weights[r * blocks ..][0..blocks];
+                const x = xa[tok * blocks ..][0..blocks];
+                try std.testing.expectEqual(vec_dot.vecDotRepackedQ4_0(w, x), y[tok * rows + r]);
+                if (vec_dot.vecDot(.q4_0, w, x) != y[tok * rows + r]) differs_from_plain = true;
+            };
+            // The two orders round differently somewhere in this many sums, so the test tells them apart.
+            if (tokens == max_tokens) try std.testing.expect(differs_from_plain);
+            // Without the flag the same matrix keeps the plain kernels' order.
+            Matmul(.q4_0).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{});
+            for (0..tokens) |tok| for (0..rows) |r| {
+                try std.testing.expectEqual(vec_dot.vecDot(.q4_0, weights[r * blocks ..][0..blocks], xa[tok * blocks ..][0..blocks]), y[tok * rows + r]);
             };
         }
     }

@@ -15,6 +15,16 @@ for target in Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K IQ4_NL IQ4_XS Q4_0 Q5_1; do
   [ $first = 1 ] || echo ","
   first=0
   printf '"%s": ' "$target"
-  "$reference" "$tmp/$target.gguf" 32 "def fibonacci(n):" "Once upon a time, in a small village," 2> /dev/null
+  # Where zinc follows llama.cpp's repacked Q4_0 kernels (repackedOrderFor: Q4_0 tensors and no other type
+  # llama.cpp repacks; here Q4_0 and Q2_K, whose fallback for 576 columns is Q4_0), llama.cpp as it runs by
+  # default on AVX2, repacking on, with the long prompt for whole batch tiles too. The others with repacking off,
+  # as every other reference (llama.cpp's repacked Q4_K/IQ4_NL orders are not zinc's).
+  repacked=$(bun -e "import { openGguf } from './src/gguf/reader.ts'; import { repackedOrderFor } from './src/model/model.ts';
+    console.log(repackedOrderFor(openGguf('$tmp/$target.gguf').tensors.map((t) => t.type.name)) ? 1 : 0)")
+  if [ "$repacked" = 1 ]; then
+    LLAMA_REF_REPACK=1 "$reference" "$tmp/$target.gguf" 32 "def fibonacci(n):" "Once upon a time, in a small village," "$(cat tests/fixtures/reference/long-prompt.txt)" 2> /dev/null
+  else
+    "$reference" "$tmp/$target.gguf" 32 "def fibonacci(n):" "Once upon a time, in a small village," 2> /dev/null
+  fi
 done
 echo "}"

@@ -47,6 +47,18 @@ export interface ModelOptions {
   kvType?: KvType;
 }
 
+/**
+ * Whether a model's Q4_0 products follow llama.cpp's repacked kernels. On x86 with AVX2 llama.cpp interleaves
+ * Q4_0, Q4_K, IQ4_NL and MXFP4 matrices (Q2_K too with AVX-512) at load by default, and those kernels sum in
+ * another order than its plain ones. zinc can follow the Q4_0 one exactly (and it is the cheaper order), but not
+ * the others: so a model whose only such type is Q4_0 gives llama.cpp's default output, and any other model
+ * keeps every product in the plain order — llama.cpp's output with repacking off (`--no-repack`).
+ */
+export function repackedOrderFor(tensorTypes: string[]): boolean {
+  const othersRepacked = new Set(["Q4_K", "IQ4_NL", "MXFP4", "Q2_K"]);
+  return tensorTypes.includes("Q4_0") && !tensorTypes.some((t) => othersRepacked.has(t));
+}
+
 export class Model {
   readonly config: ModelConfig;
   readonly weights: ModelWeights;
@@ -57,6 +69,8 @@ export class Model {
   readonly memory: MemoryEstimate;
   /** resident: the weights may all stay in RAM; streaming: they are paged in layer by layer (memory budget). */
   readonly memoryMode: MemoryMode;
+  /** Q4_0 products in llama.cpp's repacked order (repackedOrderFor). */
+  readonly repackedOrder: boolean;
 
   // Activations, one row per token of the current chunk.
   private readonly x: Float32Array;
@@ -101,6 +115,7 @@ export class Model {
     const window = streamingWindowBytes(file, c.layerCount);
     this.memoryMode = options.memoryBudget !== undefined ? planMemory(this.memory, window, options.memoryBudget, this.contextLength) : "resident";
     this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
+    this.repackedOrder = repackedOrderFor(file.tensors.map((t) => t.type.name));
     this.streamer =
       this.memoryMode === "streaming"
         ? new WeightStreamer(file, c.layerCount, this.weights.tokenEmbedding, this.weights.output, options.memoryBudget! - streamingBytes(this.memory, window))
@@ -347,10 +362,10 @@ export class Model {
     this.lastQuantized.input = null;
     for (const chunk of this.streamer!.outputChunks(output)) {
       if (rows === 1) {
-        this.kernels.matmul(output.type, nativeAddress(chunk.address), chunk.byteSize, this.quantized, out.subarray(chunk.first, chunk.first + chunk.rows), chunk.rows, output.cols, 1, this.oneTokenOrder);
+        this.kernels.matmul(output.type, nativeAddress(chunk.address), chunk.byteSize, this.quantized, out.subarray(chunk.first, chunk.first + chunk.rows), chunk.rows, output.cols, 1, this.oneTokenOrder, this.repackedOrder);
       } else {
         if (!this.chunkOut || this.chunkOut.length < chunk.rows * rows) this.chunkOut = new Float32Array(chunk.rows * this.batchSize);
-        this.kernels.matmul(output.type, nativeAddress(chunk.address), chunk.byteSize, this.quantized, this.chunkOut, chunk.rows, output.cols, rows, this.oneTokenOrder);
+        this.kernels.matmul(output.type, nativeAddress(chunk.address), chunk.byteSize, this.quantized, this.chunkOut, chunk.rows, output.cols, rows, this.oneTokenOrder, this.repackedOrder);
         for (let t = 0; t < rows; t++) out.set(this.chunkOut.subarray(t * chunk.rows, (t + 1) * chunk.rows), t * V + chunk.first);
       }
       this.streamer!.afterChunk(chunk);
@@ -398,7 +413,7 @@ export class Model {
       last.type = act;
       last.rows = rows;
     }
-    this.kernels.matmul(weight.type, nativeAddress(weight.address), weight.byteSize, this.quantized, out, weight.rows, weight.cols, rows, this.oneTokenOrder);
+    this.kernels.matmul(weight.type, nativeAddress(weight.address), weight.byteSize, this.quantized, out, weight.rows, weight.cols, rows, this.oneTokenOrder, this.repackedOrder);
   }
 
   close(): void {

@@ -137,8 +137,10 @@ export interface Kernels {
   /**
    * `oneTokenOrder`: sum each token exactly as a one-token product would. Otherwise a batch sums as llama.cpp's
    * batched path does, which for F16, BF16, IQ4_NL and IQ4_XS is another order than one token at a time.
+   * `repackedOrder`: a Q4_0 matrix of rows in multiples of 8 sums as llama.cpp's load-time repacked kernels do
+   * (its default on AVX2; see repackedOrderFor), for one token or many.
    */
-  matmul(type: TensorTypeInfo, weights: NativeBuffer, weightBytes: number, xQuantized: Uint8Array, y: Float32Array, rows: number, cols: number, tokens: number, oneTokenOrder?: boolean): void;
+  matmul(type: TensorTypeInfo, weights: NativeBuffer, weightBytes: number, xQuantized: Uint8Array, y: Float32Array, rows: number, cols: number, tokens: number, oneTokenOrder?: boolean, repackedOrder?: boolean): void;
   vecDotReference(type: TensorTypeInfo, weights: NativeBuffer, xQuantized: Uint8Array, cols: number): number;
 
   rmsNorm(x: Float32Array, weight: Float32Array | null, out: Float32Array, rows: number, n: number, eps: number): void;
@@ -264,7 +266,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(out.byteLength >= rows * rowBytes(type, cols), "quantizeWeights output too small");
       statusCheck(n.zinc_quantize_weights(type.id, x, out, rows, cols), `quantize weights to ${type.name}`);
     },
-    matmul(type, weights, weightBytes, xQuantized, y, rows, cols, tokens, oneTokenOrder = false) {
+    matmul(type, weights, weightBytes, xQuantized, y, rows, cols, tokens, oneTokenOrder = false, repackedOrder = false) {
       check(type.activation !== undefined, `matmul: no kernel for ${type.name} weights`);
       const act = tensorType(type.activation!);
       wholeBlocks(type, cols, "matmul weights");
@@ -272,7 +274,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       check(weightBytes >= rows * rowBytes(type, cols) && fits(weights, rows * rowBytes(type, cols)), `matmul weights: ${weightBytes} bytes < ${rows} rows of ${cols} ${type.name}`);
       check(xQuantized.byteLength >= tokens * rowBytes(act, cols), "matmul activations too small");
       check(y.length >= tokens * rows, "matmul output too small");
-      statusCheck(n.zinc_matmul(type.id, weights, xQuantized, y, rows, cols, tokens, oneTokenOrder ? 1 : 0), `matmul ${type.name}`);
+      statusCheck(n.zinc_matmul(type.id, weights, xQuantized, y, rows, cols, tokens, (oneTokenOrder ? 1 : 0) | (repackedOrder ? 2 : 0)), `matmul ${type.name}`);
     },
     vecDotReference(type, weights, xQuantized, cols) {
       check(type.activation !== undefined, `vecDotReference: no kernel for ${type.name}`);

@@ -677,10 +677,13 @@ pub fn tileTokens(comptime t: b.TensorType) usize {
 /// Which of llama.cpp's CPU code paths a matrix product takes, since some sum in different orders: one token
 /// goes through vec_dot; a batch of F16, BF16 or IQ4_NL through llamafile's tinyBLAS (one accumulator); a batch
 /// of at least 8 tokens times IQ4_XS rows in multiples of 8 through the "IQ panel" gemm (a scalar fused chain
-/// per output). Every other type gives the same bits on every path.
-pub const Path = enum { vec_dot, batch, iq_panel };
+/// per output); Q4_0 matrices of rows in multiples of 8, for one token or many, through the repacked kernels
+/// (see vecDotRepackedQ4_0). Every other type gives the same bits on every path.
+pub const Path = enum { vec_dot, batch, iq_panel, repacked };
 
-pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize) Path {
+/// `repacked`: follow llama.cpp's repacked kernels where it would use them (the caller knows the model).
+pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize, repacked: bool) Path {
+    if (t == .q4_0 and repacked and rows % 8 == 0) return .repacked;
     if (tokens < 2) return .vec_dot;
     if (t == .iq4_xs) return if (tokens >= 8 and rows % 8 == 0) .iq_panel else .vec_dot;
     return .batch;
@@ -1048,6 +1051,156 @@ inline fn broadcastLane(v: *const F32x8, comptime k: usize) F32x8 {
         : [ret] "=x" (-> F32x8),
         : [p] "r" (p),
         : .{ .memory = true });
+}
+
+// ---- Q4_0 in llama.cpp's repacked order -----------------------------------------------------------------------
+
+/// On x86 with AVX2, llama.cpp repacks every Q4_0 matrix whose row count is a multiple of 8 when it loads a
+/// model (rows interleaved 8 at a time; ggml_gemv/gemm_q4_0_8x8_q8_0), and that is what llama-cli and
+/// llama-bench run by default. Those kernels sum each (row, token) pair as one float chain: per block, the
+/// exact integer dot of its 32 values, converted, times dw·dx, fused into the accumulator; no 8-lane
+/// accumulator and no horizontal sum at the end. One token (gemv) and a batch (gemm) give the same bits.
+/// zinc sums such matrices in that order too: the same output as llama.cpp's default, and an eighth of the
+/// plain order's float work per token and block. This is the scalar reference.
+pub fn vecDotRepackedQ4_0(x: []const b.BlockQ4_0, y: []const b.BlockQ8_0) f32 {
+    std.debug.assert(x.len == y.len);
+    var acc: f32 = 0;
+    for (x, y) |*bx, *by| {
+        const q = unpackSimpleScalar(.q4_0, bx);
+        var sum: i32 = 0;
+        for (q, by.qs) |wq, xq| sum += @as(i32, wq) * @as(i32, xq);
+        acc = simd.fusedMulAdd(f32, @floatFromInt(sum), h(bx.d) * h(by.d), acc);
+    }
+    return acc;
+}
+
+/// decodeRows for Q4_0 in the repacked order: r rows (each i·row_stride blocks after w) against one token.
+/// Each row's block sums are formed as decodeRows forms the plain lanes (unsigned nibbles less the prepared
+/// offsets) and added up — exact integers. Four rows take two blocks per step: their eight lane vectors are
+/// summed by one transposition into a vector [row 0..3 of block k, row 0..3 of block k+1], so that the
+/// horizontal sums cost a few shuffles per row and block and the fused steps run four rows at once (a scalar
+/// reduce per row and block had made decode 25% slower, past the memory's pace).
+pub fn decodeRowsRepackedQ4_0(comptime r: usize, w: [*]const b.BlockQ4_0, row_stride: usize, x: []const b.BlockQ8_0, prepared: *const PreparedActivations, out: [*]f32, out_stride: usize) void {
+    var acc: @Vector(r, f32) = @splat(0);
+    var blk: usize = 0;
+    if (r == 4) while (blk + 2 <= x.len) : (blk += 2) {
+        var lanes: [8]I32x8 = undefined;
+        var dw: @Vector(8, f16) = undefined;
+        inline for (0..2) |k| inline for (0..4) |i| {
+            const bw = &w[i * row_stride + blk + k];
+            lanes[k * 4 + i] = laneSumsScaled16(@bitCast(nibbles(bw.qs)), x[blk + k].qs, @splat(1)) - prepared.offsets[blk + k];
+            dw[k * 4 + i] = bw.d;
+        };
+        const dx = std.simd.join(@as(@Vector(4, f32), @splat(prepared.d[blk])), @as(@Vector(4, f32), @splat(prepared.d[blk + 1])));
+        const d = @as(F32x8, @floatCast(dw)) * dx;
+        const sums = toF32x8(sumsOfEight(lanes));
+        acc = simd.fusedMulAdd(@Vector(r, f32), std.simd.extract(sums, 0, 4), std.simd.extract(d, 0, 4), acc);
+        acc = simd.fusedMulAdd(@Vector(r, f32), std.simd.extract(sums, 4, 4), std.simd.extract(d, 4, 4), acc);
+    };
+    while (blk < x.len) : (blk += 1) {
+        inline for (0..r) |i| {
+            const bw = &w[i * row_stride + blk];
+            const lanes = laneSumsScaled16(@bitCast(nibbles(bw.qs)), x[blk].qs, @splat(1)) - prepared.offsets[blk];
+            acc[i] = simd.fusedMulAdd(f32, @floatFromInt(@reduce(.Add, lanes)), h(bw.d) * prepared.d[blk], acc[i]);
+        }
+    }
+    inline for (0..r) |i| out[i * out_stride] = acc[i];
+}
+
+/// Lane i: the sum of v[i]'s eight lanes — three rounds of shuffles and adds (unpack by dwords, by qwords, by
+/// halves), as an 8×8 transposition would pair them. Integer sums, so the pairing does not matter.
+inline fn sumsOfEight(v: [8]I32x8) I32x8 {
+    var t: [4]I32x8 = undefined;
+    inline for (0..4) |p| {
+        t[p] = @shuffle(i32, v[2 * p], v[2 * p + 1], [8]i32{ 0, -1, 1, -2, 4, -5, 5, -6 }) +
+            @shuffle(i32, v[2 * p], v[2 * p + 1], [8]i32{ 2, -3, 3, -4, 6, -7, 7, -8 });
+    }
+    var u: [2]I32x8 = undefined;
+    inline for (0..2) |p| {
+        u[p] = @shuffle(i32, t[2 * p], t[2 * p + 1], [8]i32{ 0, 1, -1, -2, 4, 5, -5, -6 }) +
+            @shuffle(i32, t[2 * p], t[2 * p + 1], [8]i32{ 2, 3, -3, -4, 6, 7, -7, -8 });
+    }
+    return @shuffle(i32, u[0], u[1], [8]i32{ 0, 1, 2, 3, -1, -2, -3, -4 }) +
+        @shuffle(i32, u[0], u[1], [8]i32{ 4, 5, 6, 7, -5, -6, -7, -8 });
+}
+
+/// Tokens per repacked-order tile: two vectors of 8 (each lane one token).
+pub const repacked_tile = 16;
+const repacked_vectors = repacked_tile / 8;
+
+/// A tile's activations for the repacked order, laid out so that a vector lane is a token: for block blk,
+/// vector v and j < 8, qs[blk][v][j] holds bytes 4j..4j+3 of tokens 8v..8v+7 (four bytes each, token after
+/// token). One weight dword (four nibbles) broadcast to every lane then multiplies eight tokens at once, and
+/// the block's sum for eight tokens comes out as one vector — no horizontal sums. Tokens past the tile are
+/// zero (scale 0), so their lanes stay 0. 640 KB at most: in the pool's per-thread scratch.
+pub const RepackedTile = struct {
+    qs: [max_prepared_blocks][repacked_vectors][8]I8x32 align(32),
+    /// 8 × the sum of each token's 32 activations: what the nibbles' offset of 8 adds to the unsigned product.
+    offsets: [max_prepared_blocks][repacked_vectors]I32x8,
+    d: [max_prepared_blocks][repacked_vectors]F32x8,
+};
+
+pub fn prepareRepackedTile(x: [*]const b.BlockQ8_0, stride: usize, count: usize, sc: *RepackedTile) void {
+    std.debug.assert(stride <= max_prepared_blocks and count <= repacked_tile);
+    for (0..stride) |blk| {
+        for (0..repacked_vectors) |v| {
+            var qs: [8][8][4]i8 = @splat(@splat(@splat(0)));
+            var offsets: [8]i32 = @splat(0);
+            var d: [8]f32 = @splat(0);
+            for (0..8) |lane| {
+                const k = v * 8 + lane;
+                if (k >= count) break;
+                const bx = &x[k * stride + blk];
+                for (0..8) |j| qs[j][lane] = bx.qs[4 * j ..][0..4].*;
+                var sum: i32 = 0;
+                for (bx.qs) |q| sum += q;
+                offsets[lane] = 8 * sum;
+                d[lane] = h(bx.d);
+            }
+            for (0..8) |j| sc.qs[blk][v][j] = @bitCast(qs[j]);
+            sc.offsets[blk][v] = offsets;
+            sc.d[blk][v] = d;
+        }
+    }
+}
+
+/// One Q4_0 row against a prepared tile, in the repacked order: out[k] for the tile's 16 tokens. Per block
+/// and 8 tokens: eight maddubs of a broadcast weight dword (unsigned nibbles, 0..15) by the tokens' four
+/// bytes, added as i16 (8 × 2 × 15 × 127 < 2^15: exact), one maddwd to i32, the offset taken off, and one
+/// convert and fused multiply-add.
+pub fn repackedTileQ4_0(w: []const b.BlockQ4_0, out: *[repacked_tile]f32, sc: *const RepackedTile) void {
+    var acc: [repacked_vectors]F32x8 = @splat(@splat(0));
+    for (w, 0..) |*bw, blk| {
+        var sums: [repacked_vectors]I32x8 = undefined;
+        if (has_avx2) {
+            var s16: [repacked_vectors]I16x16 = @splat(@splat(0));
+            inline for (0..4) |k| {
+                // Dword k of the block holds values 4k..4k+3 in its low nibbles and 16+4k.. in its high ones.
+                const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[4 * k ..][0..4], .little));
+                const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
+                const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                inline for (0..repacked_vectors) |v| {
+                    s16[v] += maddubs(lo, (&sc.qs[blk][v][k]).*);
+                    s16[v] += maddubs(hi, (&sc.qs[blk][v][k + 4]).*);
+                }
+            }
+            inline for (0..repacked_vectors) |v| sums[v] = maddwd(s16[v], @splat(1)) - sc.offsets[blk][v];
+        } else {
+            const q = unpackSimpleScalar(.q4_0, bw);
+            inline for (0..repacked_vectors) |v| {
+                var s: I32x8 = @splat(0);
+                inline for (0..8) |j| {
+                    const wj: @Vector(8, u32) = @splat(@bitCast(q[4 * j ..][0..4].*));
+                    s += laneSums(@bitCast(wj), sc.qs[blk][v][j]);
+                }
+                // Signed levels here, so no offset.
+                sums[v] = s;
+            }
+        }
+        const dw: F32x8 = @splat(h(bw.d));
+        inline for (0..repacked_vectors) |v| acc[v] = simd.fusedMulAdd(F32x8, toF32x8(sums[v]), dw * sc.d[blk][v], acc[v]);
+    }
+    inline for (0..repacked_vectors) |v| out[v * 8 ..][0..8].* = acc[v];
 }
 
 // ---- public entry points ----------------------------------------------------------------------------------------
