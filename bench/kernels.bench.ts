@@ -6,6 +6,7 @@
  *   npm run bench                        # everything
  *   npm run bench -- --types Q4_K,Q8_0 --shapes 2048x8192 --tokens 1
  *   npm run bench -- --filter tokenize
+ *   npm run bench -- --types Q4_0,Q4_0/repacked  # Q4_0 in the plain and in llama.cpp's repacked order
  */
 import { bench, do_not_optimize, run } from "mitata";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -24,7 +25,8 @@ const flag = (name: string, fallback: string) => {
 };
 const json = args.includes("--json");
 const filter = new RegExp(flag("filter", "."));
-const types = flag("types", "Q4_0,Q4_1,Q5_0,Q8_0,Q4_K,Q6_K").split(",");
+// A type, or Q4_0/repacked: Q4_0 summed in llama.cpp's repacked order (what Q4_0 models run; see repackedOrderFor).
+const types = flag("types", "Q4_0,Q4_0/repacked,Q4_1,Q5_0,Q8_0,Q4_K,Q6_K").split(",");
 const shapes = flag("shapes", "896x4864,2048x8192,3584x18944,896x151936").split(",").map((s) => s.split("x").map(Number) as [number, number]);
 const tokenCounts = flag("tokens", "1,32").split(",").map(Number);
 const threads = Number(flag("threads", "2"));
@@ -56,7 +58,10 @@ const bandwidthCase = (label: string) => {
 bandwidthCase("read bandwidth (before)");
 
 for (const typeName of types) {
-  const type = tensorType(typeName);
+  const [baseType, order] = typeName.split("/");
+  if (order !== undefined && !(order === "repacked" && baseType === "Q4_0")) throw new Error(`--types: unknown order in ${typeName} (only Q4_0/repacked)`);
+  const repacked = order === "repacked";
+  const type = tensorType(baseType);
   const act = tensorType(type.activation!);
   for (const [cols, rows] of shapes) {
     if (!variants.some((v) => tokenCounts.some((t) => filter.test(`${typeName} ${cols}x${rows} t${t} ${v}`)))) continue;
@@ -81,7 +86,7 @@ for (const typeName of types) {
         bench(name, () => {
           const w = copies[next++ % copies.length];
           k.quantizeRows(act, x, tokens, cols, xq);
-          k.matmul(type, w, w.byteLength, xq, y, rows, cols, tokens);
+          k.matmul(type, w, w.byteLength, xq, y, rows, cols, tokens, false, repacked);
           do_not_optimize(y);
         });
       }
