@@ -60,7 +60,7 @@ const fixedSize = [1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8];
 class Cursor {
   pos = 0;
   private readonly view: DataView;
-  private readonly decoder = new TextDecoder("utf-8", { fatal: false });
+  private readonly decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
   constructor(
     private readonly bytes: Uint8Array,

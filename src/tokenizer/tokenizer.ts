@@ -368,7 +368,7 @@ export class Tokenizer {
       all.set(p, o);
       o += p.length;
     }
-    return new TextDecoder().decode(all);
+    return new TextDecoder("utf-8", { ignoreBOM: true }).decode(all);
   }
 
   /**
@@ -376,7 +376,7 @@ export class Tokenizer {
    * (and llama2.c) do, a piece right after BOS loses its leading space — the space the tokenizer added.
    */
   streamDecoder(options: { special?: boolean; previous?: number } = {}): { push(id: number): string; flush(): string } {
-    const decoder = new TextDecoder("utf-8", { fatal: false });
+    const decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
     let previous = options.previous ?? -1;
     const v = this.vocab;
     return {
