@@ -112,6 +112,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
                 for (row_start..row_start + part) |row| {
                     vec_dot.decodeRowsRepackedQ4_0(decode_streams, self.weights + row * blocks, part * blocks, x, &prepared, self.y + row, part);
                 }
+                // A thread's rows come in chunks of 4, so this is empty today; it keeps any other split correct.
                 for (row_start + part * decode_streams..row_end) |row| vec_dot.decodeRowsRepackedQ4_0(1, self.weights + row * blocks, blocks, x, &prepared, self.y + row, 1);
                 return;
             }
@@ -232,8 +233,8 @@ test "Q4_0 matrices of rows in multiples of 8 are summed in llama.cpp's repacked
     var prng = std.Random.DefaultPrng.init(78);
     const rand = prng.random();
     const reference = @import("quants/reference.zig");
-    // 24 rows: four streams of three rows per thread, and 8 rows left for the one-row decode path. Two column
-    // counts: an even number of blocks (two per decode step) and an odd one (a last block alone).
+    // 24 rows: each thread's 12 as four streams of three. Two column counts: an even number of blocks (two per
+    // decode step) and an odd one (a last block alone).
     const rows = 24;
     const max_tokens = 37; // two full tiles of 16 and a partial one
     inline for ([_]usize{ 4, 7 }) |blocks| {
