@@ -60,7 +60,8 @@ export class LoadedModel {
   /**
    * Runs `tokens` from an empty context and returns a copy of the last token's logits (or every token's with
    * allLogits). `capture` sees every named intermediate tensor: inp_embd, blk.N.attn_norm, blk.N.q/k/v,
-   * blk.N.attn_out, blk.N.attn_residual, blk.N.ffn_hidden, blk.N.out, result_norm, result_output.
+   * blk.N.attn_out, blk.N.attn_residual, blk.N.ffn_hidden, blk.N.out, result_norm, result_output (past the last
+   * layer's attn_proj, only the rows whose logits are returned, as in llama.cpp).
    */
   forward(tokens: number[], options: { allLogits?: boolean; capture?: CaptureHook } = {}): Float32Array {
     this.session.reset();

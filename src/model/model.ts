@@ -296,42 +296,54 @@ export class Model {
       this.matmul(L.output, attn, T, this.proj);
       if (L.outputBias) K.addRows(this.proj, L.outputBias, T);
       capture?.(`blk.${il}.attn_proj`, this.proj.subarray(0, T * E), [T, E]);
-      if (L.postAttentionNorm) K.rmsNorm(this.proj, L.postAttentionNorm, this.proj, T, E, c.normEps);
-      K.add(this.proj, this.x, this.x, T * E);
-      capture?.(`blk.${il}.attn_residual`, this.x.subarray(0, T * E), [T, E]);
+      // After the last layer's attention only the rows whose logits are wanted go on, as in llama.cpp
+      // (inp_out_ids): the rest of the layer is per token, and a batch of one sums as one token does where
+      // those orders differ (llama.cpp's repacked Q4_K, IQ4_XS), so this is part of matching its output.
+      const lastLayer = il === c.layerCount - 1;
+      if (lastLayer && logits === "none") {
+        this.streamer?.afterLayer(il);
+        break;
+      }
+      const r0 = lastLayer && logits === "last" ? T - 1 : 0;
+      const R = T - r0;
+      const x = this.x.subarray(r0 * E, T * E);
+      const proj = this.proj.subarray(r0 * E, T * E);
+      if (L.postAttentionNorm) K.rmsNorm(proj, L.postAttentionNorm, proj, R, E, c.normEps);
+      K.add(proj, x, x, R * E);
+      capture?.(`blk.${il}.attn_residual`, x, [R, E]);
 
       // ---- feed-forward block
-      this.norm(this.x, L.ffnNorm, L.ffnNormBias, this.cur, T);
+      this.norm(x, L.ffnNorm, L.ffnNormBias, this.cur, R);
       const F = c.feedForward;
-      const hidden = this.hidden.subarray(0, T * F);
+      const hidden = this.hidden.subarray(0, R * F);
       if (c.arch === "gpt2") {
-        this.matmul(L.up, this.cur, T, hidden);
-        if (L.upBias) K.addRows(hidden, L.upBias, T);
-        K.gelu(hidden, hidden, T * F);
+        this.matmul(L.up, this.cur, R, hidden);
+        if (L.upBias) K.addRows(hidden, L.upBias, R);
+        K.gelu(hidden, hidden, R * F);
       } else if (c.arch === "phi3") {
         // Fused [gate | up] rows: split each token's 2F outputs.
-        const both = this.up.subarray(0, T * 2 * F);
-        this.matmul(L.up, this.cur, T, both);
-        for (let t = 0; t < T; t++) {
+        const both = this.up.subarray(0, R * 2 * F);
+        this.matmul(L.up, this.cur, R, both);
+        for (let t = 0; t < R; t++) {
           this.gate.set(both.subarray(t * 2 * F, t * 2 * F + F), t * F);
           this.hidden.set(both.subarray(t * 2 * F + F, (t + 1) * 2 * F), t * F);
         }
-        K.swiglu(this.gate, this.hidden, hidden, T * F);
+        K.swiglu(this.gate, this.hidden, hidden, R * F);
       } else {
-        const gate = this.gate.subarray(0, T * F);
-        const up = this.up.subarray(0, T * F);
-        this.matmul(L.gate!, this.cur, T, gate);
-        this.matmul(L.up, this.cur, T, up, true);
-        if (c.activation === "gelu") K.geglu(gate, up, hidden, T * F);
-        else K.swiglu(gate, up, hidden, T * F);
+        const gate = this.gate.subarray(0, R * F);
+        const up = this.up.subarray(0, R * F);
+        this.matmul(L.gate!, this.cur, R, gate);
+        this.matmul(L.up, this.cur, R, up, true);
+        if (c.activation === "gelu") K.geglu(gate, up, hidden, R * F);
+        else K.swiglu(gate, up, hidden, R * F);
       }
-      capture?.(`blk.${il}.ffn_hidden`, hidden, [T, F]);
-      this.matmul(L.down, hidden, T, this.proj);
-      if (L.downBias) K.addRows(this.proj, L.downBias, T);
-      capture?.(`blk.${il}.ffn_out`, this.proj.subarray(0, T * E), [T, E]);
-      if (L.postFfnNorm) K.rmsNorm(this.proj, L.postFfnNorm, this.proj, T, E, c.normEps);
-      K.add(this.proj, this.x, this.x, T * E);
-      capture?.(`blk.${il}.out`, this.x.subarray(0, T * E), [T, E]);
+      capture?.(`blk.${il}.ffn_hidden`, hidden, [R, F]);
+      this.matmul(L.down, hidden, R, proj);
+      if (L.downBias) K.addRows(proj, L.downBias, R);
+      capture?.(`blk.${il}.ffn_out`, proj, [R, E]);
+      if (L.postFfnNorm) K.rmsNorm(proj, L.postFfnNorm, proj, R, E, c.normEps);
+      K.add(proj, x, x, R * E);
+      capture?.(`blk.${il}.out`, x, [R, E]);
       this.streamer?.afterLayer(il);
     }
     this.cache.length = position0 + T;
