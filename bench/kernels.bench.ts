@@ -6,7 +6,7 @@
  *   npm run bench                        # everything
  *   npm run bench -- --types Q4_K,Q8_0 --shapes 2048x8192 --tokens 1
  *   npm run bench -- --filter tokenize
- *   npm run bench -- --types Q4_0,Q4_0/repacked  # Q4_0 in the plain and in llama.cpp's repacked order
+ *   npm run bench -- --types Q4_0,Q4_0/repacked  # Q4_0 in the plain and in llama.cpp's repacked order (Q4_K too)
  */
 import { bench, do_not_optimize, run } from "mitata";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -25,8 +25,10 @@ const flag = (name: string, fallback: string) => {
 };
 const json = args.includes("--json");
 const filter = new RegExp(flag("filter", "."));
-// A type, or Q4_0/repacked: Q4_0 summed in llama.cpp's repacked order (what Q4_0 models run; see repackedOrderFor).
-const types = flag("types", "Q4_0,Q4_0/repacked,Q4_1,Q5_0,Q8_0,Q4_K,Q6_K").split(",");
+// A type, or Q4_0/repacked or Q4_K/repacked: summed in llama.cpp's repacked order (what Q4_0 and Q4_K_M models
+// run; see repackedOrderFor).
+const repackable = ["Q4_0", "Q4_K"];
+const types = flag("types", "Q4_0,Q4_0/repacked,Q4_1,Q5_0,Q8_0,Q4_K,Q4_K/repacked,Q6_K").split(",");
 const shapes = flag("shapes", "896x4864,2048x8192,3584x18944,896x151936").split(",").map((s) => s.split("x").map(Number) as [number, number]);
 const tokenCounts = flag("tokens", "1,32").split(",").map(Number);
 const threads = Number(flag("threads", "2"));
@@ -59,7 +61,7 @@ bandwidthCase("read bandwidth (before)");
 
 for (const typeName of types) {
   const [baseType, order] = typeName.split("/");
-  if (order !== undefined && !(order === "repacked" && baseType === "Q4_0")) throw new Error(`--types: unknown order in ${typeName} (only Q4_0/repacked)`);
+  if (order !== undefined && !(order === "repacked" && repackable.includes(baseType))) throw new Error(`--types: unknown order in ${typeName} (only ${repackable.map((t) => `${t}/repacked`).join(", ")})`);
   const repacked = order === "repacked";
   const type = tensorType(baseType);
   const act = tensorType(type.activation!);

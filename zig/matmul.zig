@@ -21,8 +21,8 @@ pub const Order = struct {
     /// Sum each token exactly as a one-token product would (speculative verification must reproduce plain
     /// decoding bit for bit); otherwise a batch sums as llama.cpp's batched path does.
     one_token: bool = false,
-    /// Q4_0 matrices of rows in multiples of 8 in llama.cpp's repacked order (its default on AVX2), for one
-    /// token or many; otherwise in its plain kernels' order.
+    /// Q4_0 and Q4_K matrices of rows in multiples of 8 in llama.cpp's repacked order (its default on AVX2),
+    /// for one token or many; otherwise in its plain kernels' order.
     repacked: bool = false,
 };
 
@@ -37,6 +37,9 @@ pub fn Matmul(comptime t: b.TensorType) type {
         cols: usize,
         tokens: usize,
         path: vec_dot.Path,
+        /// Tokens summed in a batch kernel's order where that differs from one token's (Q4_K repacked: llama.cpp's
+        /// gemm takes the first T − T mod 4 of a batch, its gemv the rest); 0 with Order.one_token.
+        batch_order_tokens: usize,
         pool: *threadpool.Pool,
 
         const Self = @This();
@@ -50,6 +53,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
             const row_start = r.start * 4;
             const row_end = @min(self.rows, r.end * 4);
             if (t == .q4_0 and self.path == .repacked) return self.workRepacked(index, row_start, row_end);
+            if (t == .q4_k and self.path == .repacked) return self.workRepackedQ4_K(index, row_start, row_end);
             if (self.tokens == 1 and comptime vec_dot.hasDecodeRows(t)) {
                 // Decode: decode_streams rows at once (one accumulator chain each), spread over this thread's
                 // range. Streams a page or more apart are each followed by the hardware prefetcher; adjacent
@@ -130,9 +134,46 @@ pub fn Matmul(comptime t: b.TensorType) type {
             }
         }
 
+        /// Q4_K in llama.cpp's repacked order (vec_dot.vecDotRepackedQ4_K): the batch_order_tokens in tiles of 16
+        /// tokens, a vector lane per token, in the gemm order; the rest one token at a time in the gemv order,
+        /// as decode (four streams).
+        fn workRepackedQ4_K(self: *const Self, index: usize, row_start: usize, row_end: usize) void {
+            const blocks = self.cols / b.qk_k;
+            const gemm_tokens = self.batch_order_tokens;
+            if (blocks * (b.qk_k / b.qk) > vec_dot.max_prepared_blocks) {
+                // Wider than any supported model: the reference, per pair.
+                for (row_start..row_end) |row| for (0..self.tokens) |tok| {
+                    self.y[tok * self.rows + row] = vec_dot.vecDotRepackedQ4_K(self.weights[row * blocks ..][0..blocks], self.x[tok * blocks ..][0..blocks], tok < gemm_tokens);
+                };
+                return;
+            }
+            comptime std.debug.assert(@sizeOf(vec_dot.RepackedTileQ8K) <= threadpool.scratch_per_thread);
+            const tile: *vec_dot.RepackedTileQ8K = @ptrCast(self.pool.scratchFor(index).ptr);
+            var t0: usize = 0;
+            while (t0 < gemm_tokens) : (t0 += vec_dot.repacked_tile) {
+                const t1 = @min(gemm_tokens, t0 + vec_dot.repacked_tile);
+                vec_dot.prepareRepackedTileQ8K(self.x + t0 * blocks, blocks, t1 - t0, tile);
+                for (row_start..row_end) |row| {
+                    var out: [vec_dot.repacked_tile]f32 = undefined;
+                    vec_dot.repackedTileQ4_K(self.weights[row * blocks ..][0..blocks], &out, tile);
+                    for (t0..t1, 0..) |tok, k| self.y[tok * self.rows + row] = out[k];
+                }
+            }
+            for (gemm_tokens..self.tokens) |tok| {
+                const x = self.x[tok * blocks ..][0..blocks];
+                const n = row_end - row_start;
+                const part = n / decode_streams;
+                for (row_start..row_start + part) |row| {
+                    vec_dot.decodeRowsRepackedQ4_K(decode_streams, self.weights + row * blocks, part * blocks, x, self.y + tok * self.rows + row, part);
+                }
+                for (row_start + part * decode_streams..row_end) |row| vec_dot.decodeRowsRepackedQ4_K(1, self.weights + row * blocks, blocks, x, self.y + tok * self.rows + row, 1);
+            }
+        }
+
         pub fn run(pool: *threadpool.Pool, weights: [*]const W, x: [*]const A, y: [*]f32, rows: usize, cols: usize, tokens: usize, order: Order) void {
             const path: vec_dot.Path = vec_dot.pathFor(t, rows, if (order.one_token) 1 else tokens, order.repacked);
-            const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens, .path = path, .pool = pool };
+            const batch_order_tokens = if (order.one_token) 0 else tokens - tokens % 4;
+            const ctx = Self{ .weights = weights, .x = x, .y = y, .rows = rows, .cols = cols, .tokens = tokens, .path = path, .batch_order_tokens = batch_order_tokens, .pool = pool };
             pool.parallel(Self, &ctx, work);
         }
     };
@@ -263,6 +304,54 @@ test "Q4_0 matrices of rows in multiples of 8 are summed in llama.cpp's repacked
             Matmul(.q4_0).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{});
             for (0..tokens) |tok| for (0..rows) |r| {
                 try std.testing.expectEqual(vec_dot.vecDot(.q4_0, weights[r * blocks ..][0..blocks], xa[tok * blocks ..][0..blocks]), y[tok * rows + r]);
+            };
+        }
+    }
+}
+
+test "Q4_K matrices of rows in multiples of 8 are summed in llama.cpp's repacked order when asked: gemm for a batch's first T - T mod 4 tokens, gemv for the rest" {
+    var pool: threadpool.Pool = undefined;
+    try pool.init(std.testing.allocator, 2);
+    defer pool.deinit();
+    var prng = std.Random.DefaultPrng.init(79);
+    const rand = prng.random();
+    const quantize_k = @import("quants/quantize_k.zig");
+    const rows = 24;
+    const max_tokens = 37; // two full tiles of 16, a partial one of 4 and one token in the gemv order
+    inline for ([_]usize{ 1, 3 }) |blocks| {
+        const cols = blocks * b.qk_k;
+        var wf: [rows * cols]f32 = undefined;
+        for (&wf) |*v| v.* = rand.floatNorm(f32);
+        var weights: [rows * blocks]b.BlockQ4_K = undefined;
+        for (&weights, 0..) |*blk, i| quantize_k.quantizeQ4K(wf[i * b.qk_k ..][0..b.qk_k], blk);
+        var xf: [max_tokens * cols]f32 = undefined;
+        for (&xf) |*v| v.* = rand.floatNorm(f32) * 3;
+        var xa: [max_tokens * blocks]b.BlockQ8_K = undefined;
+        for ([_]usize{ 1, 2, 3, 4, 5, 16, 20, max_tokens }) |tokens| {
+            QuantizeRows(.q8_k, .activations).run(&pool, &xf, &xa, tokens, cols);
+            var y: [max_tokens * rows]f32 = undefined;
+            for ([_]bool{ false, true }) |one_token| {
+                Matmul(.q4_k).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{ .repacked = true, .one_token = one_token });
+                var differs_from_gemv = false;
+                var differs_from_plain = false;
+                for (0..tokens) |tok| for (0..rows) |r| {
+                    const w = weights[r * blocks ..][0..blocks];
+                    const x = xa[tok * blocks ..][0..blocks];
+                    const gemm = !one_token and tok < tokens - tokens % 4;
+                    try std.testing.expectEqual(vec_dot.vecDotRepackedQ4_K(w, x, gemm), y[tok * rows + r]);
+                    if (vec_dot.vecDotRepackedQ4_K(w, x, false) != y[tok * rows + r]) differs_from_gemv = true;
+                    if (vec_dot.vecDot(.q4_k, w, x) != y[tok * rows + r]) differs_from_plain = true;
+                };
+                // The orders round differently somewhere in this many sums, so the test tells them apart.
+                if (tokens == max_tokens) {
+                    try std.testing.expect(differs_from_plain);
+                    try std.testing.expect(differs_from_gemv != one_token);
+                }
+            }
+            // Without the flag the same matrix keeps the plain kernels' order.
+            Matmul(.q4_k).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{});
+            for (0..tokens) |tok| for (0..rows) |r| {
+                try std.testing.expectEqual(vec_dot.vecDot(.q4_k, weights[r * blocks ..][0..blocks], xa[tok * blocks ..][0..blocks]), y[tok * rows + r]);
             };
         }
     }

@@ -15,10 +15,10 @@ for target in Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K IQ4_NL IQ4_XS Q4_0 Q5_1; do
   [ $first = 1 ] || echo ","
   first=0
   printf '"%s": ' "$target"
-  # Where zinc follows llama.cpp's repacked Q4_0 kernels (repackedOrderFor: Q4_0 tensors and no other type
-  # llama.cpp repacks; here Q4_0 and Q2_K, whose fallback for 576 columns is Q4_0), llama.cpp as it runs by
-  # default on AVX2, repacking on, with the long prompt for whole batch tiles too. The others with repacking off,
-  # as every other reference (llama.cpp's repacked Q4_K/IQ4_NL orders are not zinc's).
+  # Where zinc follows llama.cpp's repacked Q4_0/Q4_K kernels (repackedOrderFor: Q4_0 or Q4_K tensors and no
+  # other type llama.cpp repacks), llama.cpp as it runs by default on AVX2, repacking on, with the long prompt
+  # for whole batch tiles too. The others with repacking off, as every other reference (llama.cpp's repacked
+  # IQ4_NL order is not zinc's).
   repacked=$(bun -e "import { openGguf } from './src/gguf/reader.ts'; import { repackedOrderFor } from './src/model/model.ts';
     console.log(repackedOrderFor(openGguf('$tmp/$target.gguf').tensors.map((t) => t.type.name)) ? 1 : 0)")
   if [ "$repacked" = 1 ]; then

@@ -677,13 +677,13 @@ pub fn tileTokens(comptime t: b.TensorType) usize {
 /// Which of llama.cpp's CPU code paths a matrix product takes, since some sum in different orders: one token
 /// goes through vec_dot; a batch of F16, BF16 or IQ4_NL through llamafile's tinyBLAS (one accumulator); a batch
 /// of at least 8 tokens times IQ4_XS rows in multiples of 8 through the "IQ panel" gemm (a scalar fused chain
-/// per output); Q4_0 matrices of rows in multiples of 8, for one token or many, through the repacked kernels
-/// (see vecDotRepackedQ4_0). Every other type gives the same bits on every path.
+/// per output); Q4_0 and Q4_K matrices of rows in multiples of 8, for one token or many, through the repacked
+/// kernels (see vecDotRepackedQ4_0, vecDotRepackedQ4_K). Every other type gives the same bits on every path.
 pub const Path = enum { vec_dot, batch, iq_panel, repacked };
 
 /// `repacked`: follow llama.cpp's repacked kernels where it would use them (the caller knows the model).
 pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize, repacked: bool) Path {
-    if (t == .q4_0 and repacked and rows % 8 == 0) return .repacked;
+    if ((t == .q4_0 or t == .q4_k) and repacked and rows % 8 == 0) return .repacked;
     if (tokens < 2) return .vec_dot;
     if (t == .iq4_xs) return if (tokens >= 8 and rows % 8 == 0) .iq_panel else .vec_dot;
     return .batch;
@@ -1201,6 +1201,180 @@ pub fn repackedTileQ4_0(w: []const b.BlockQ4_0, out: *[repacked_tile]f32, sc: *c
         inline for (0..repacked_vectors) |v| acc[v] = simd.fusedMulAdd(F32x8, toF32x8(sums[v]), dw * sc.d[blk][v], acc[v]);
     }
     inline for (0..repacked_vectors) |v| out[v * 8 ..][0..8].* = acc[v];
+}
+
+// ---- Q4_K in llama.cpp's repacked order -----------------------------------------------------------------------
+
+/// llama.cpp repacks Q4_K matrices of rows in multiples of 8 too (AVX2: ggml_gemv/gemm_q4_K_8x8_q8_K), and its
+/// two kernels fuse at different points. Per super-block the exact integer sums Σ scale·dot over 32-value
+/// chunks and Σ min·(the chunk's activation sum) are each converted and fused into their own chain (times dw·dx
+/// and dmin·dx); the result is the first chain less the second. The one-token kernel (gemv) fuses once per
+/// 256-value super-block; the batch kernel (gemm) once per 64 values. A batch of T tokens goes through the
+/// gemm for its first T − T mod 4 tokens and through the gemv for the rest. This is the scalar reference;
+/// `gemm` picks the batch kernel's order.
+pub fn vecDotRepackedQ4_K(x: []const b.BlockQ4_K, y: []const b.BlockQ8_K, gemm: bool) f32 {
+    std.debug.assert(x.len == y.len);
+    var acc: f32 = 0;
+    var acc_min: f32 = 0;
+    for (x, y) |*bx, *by| {
+        const sm = q4kScalesMins(&bx.scales);
+        var sum: i32 = 0;
+        var sum_min: i32 = 0;
+        for (0..qk_k / 32) |j| {
+            if (gemm and j % 2 == 0 and j > 0) {
+                acc = simd.fusedMulAdd(f32, @floatFromInt(sum), h(bx.d) * by.d, acc);
+                acc_min = simd.fusedMulAdd(f32, @floatFromInt(sum_min), h(bx.dmin) * by.d, acc_min);
+                sum = 0;
+                sum_min = 0;
+            }
+            var dot: i32 = 0;
+            for (0..32) |i| {
+                const byte = bx.qs[(j / 2) * 32 + i];
+                const q: i32 = if (j % 2 == 0) byte & 0x0F else byte >> 4;
+                dot += q * by.qs[j * 32 + i];
+            }
+            sum += sm.scales[j] * dot;
+            sum_min += sm.mins[j] * (@as(i32, by.bsums[2 * j]) + by.bsums[2 * j + 1]);
+        }
+        acc = simd.fusedMulAdd(f32, @floatFromInt(sum), h(bx.d) * by.d, acc);
+        acc_min = simd.fusedMulAdd(f32, @floatFromInt(sum_min), h(bx.dmin) * by.d, acc_min);
+    }
+    return acc - acc_min;
+}
+
+/// The gemv order for r rows (each i·row_stride blocks after w) against one token. A row's two integer sums
+/// per super-block come out of the plain decode's lane vectors (scaled chunk dots; mins times bsums); with four
+/// rows, their eight lane vectors are summed by one transposition into [Σ scale·dot of rows 0..3, Σ min·bsum
+/// of rows 0..3], and one fused step against [dw₀..₃, dmin₀..₃]·dx advances both chains of all four rows.
+pub fn decodeRowsRepackedQ4_K(comptime r: usize, w: [*]const b.BlockQ4_K, row_stride: usize, x: []const b.BlockQ8_K, out: [*]f32, out_stride: usize) void {
+    var acc: F32x8 = @splat(0);
+    var acc_rows: [r]f32 = @splat(0);
+    var acc_min_rows: [r]f32 = @splat(0);
+    for (x, 0..) |*by, blk| {
+        var lanes: [8]I32x8 = @splat(@splat(0));
+        var dw: @Vector(8, f16) = @splat(0);
+        inline for (0..r) |i| {
+            const bw = &w[i * row_stride + blk];
+            const sb = q4kScaleBytes(&bw.scales);
+            var dots: I32x8 = @splat(0);
+            inline for (0..4) |p| {
+                const v: U8x32 = bw.qs[p * 32 ..][0..32].*;
+                const lo: U8x32 = v & @as(U8x32, @splat(0x0F));
+                const hi: U8x32 = v >> @as(@Vector(32, u3), @splat(4));
+                dots += laneSumsScaledFromMemory(lo, by.qs[p * 64 ..][0..32], scaleWords(sb, 2 * p));
+                dots += laneSumsScaledFromMemory(hi, by.qs[p * 64 + 32 ..][0..32], scaleWords(sb, 2 * p + 1));
+            }
+            // Lane j: mins[j] · (bsums[2j] + bsums[2j + 1]), chunk j's min times its activation sum.
+            const mins = pairProducts(by.bsums, doubledMinWords(sb));
+            if (r == 4) {
+                lanes[i] = dots;
+                lanes[4 + i] = mins;
+                dw[i] = bw.d;
+                dw[4 + i] = bw.dmin;
+            } else {
+                acc_rows[i] = simd.fusedMulAdd(f32, @floatFromInt(@reduce(.Add, dots)), h(bw.d) * by.d, acc_rows[i]);
+                acc_min_rows[i] = simd.fusedMulAdd(f32, @floatFromInt(@reduce(.Add, mins)), h(bw.dmin) * by.d, acc_min_rows[i]);
+            }
+        }
+        if (r == 4) acc = simd.fusedMulAdd(F32x8, toF32x8(sumsOfEight(lanes)), @as(F32x8, @floatCast(dw)) * @as(F32x8, @splat(by.d)), acc);
+    }
+    inline for (0..r) |i| out[i * out_stride] = if (r == 4) acc[i] - acc[4 + i] else acc_rows[i] - acc_min_rows[i];
+}
+
+/// A tile's Q8_K activations for the gemm order, a vector lane per token as in RepackedTile: qs by 32-value
+/// chunk (chunk c of the row is super-block c / 8's chunk c mod 8); chunk_sums[c / 2][v] holds, for token
+/// 8v + t, the activation sums of chunks c and c + 1 in words 2t and 2t + 1 (32 × 127 fits an i16), so
+/// that one vpmaddwd by the pair's two mins gives each token's Σ min·sum for 64 values; d per super-block.
+pub const RepackedTileQ8K = struct {
+    qs: [max_prepared_blocks][repacked_vectors][8]I8x32 align(32),
+    chunk_sums: [max_prepared_blocks / 2][repacked_vectors]I16x16,
+    d: [max_prepared_blocks / 8][repacked_vectors]F32x8,
+};
+
+pub fn prepareRepackedTileQ8K(x: [*]const b.BlockQ8_K, stride: usize, count: usize, sc: *RepackedTileQ8K) void {
+    std.debug.assert(stride * (qk_k / 32) <= max_prepared_blocks and count <= repacked_tile);
+    for (0..stride) |sb| {
+        for (0..repacked_vectors) |v| {
+            var d: [8]f32 = @splat(0);
+            var sums: [4][8][2]i16 = @splat(@splat(@splat(0)));
+            for (0..8) |lane| {
+                const k = v * 8 + lane;
+                if (k >= count) break;
+                const by = &x[k * stride + sb];
+                d[lane] = by.d;
+                for (0..8) |j| sums[j / 2][lane][j % 2] = by.bsums[2 * j] + by.bsums[2 * j + 1];
+            }
+            sc.d[sb][v] = d;
+            for (0..4) |p| sc.chunk_sums[sb * 4 + p][v] = @bitCast(sums[p]);
+            for (0..8) |j| {
+                var qs: [8][8][4]i8 = @splat(@splat(@splat(0)));
+                for (0..8) |lane| {
+                    const k = v * 8 + lane;
+                    if (k >= count) break;
+                    const by = &x[k * stride + sb];
+                    for (0..8) |g| qs[g][lane] = by.qs[j * 32 + 4 * g ..][0..4].*;
+                }
+                for (0..8) |g| sc.qs[sb * 8 + j][v][g] = @bitCast(qs[g]);
+            }
+        }
+    }
+}
+
+/// One Q4_K row against a prepared tile in the gemm order: out[k] for the tile's 16 tokens. Per 64 values and
+/// 8 tokens: sixteen maddubs of a broadcast weight dword's low or high nibbles (chunk 2p or 2p + 1) by the
+/// tokens' four bytes, added as i16 (8 × 2 × 15 × 127 < 2^15: exact), one maddwd each by the chunk's scale to
+/// i32, one maddwd of the chunk sums by the mins, and two converts and fused steps.
+pub fn repackedTileQ4_K(w: []const b.BlockQ4_K, out: *[repacked_tile]f32, sc: *const RepackedTileQ8K) void {
+    var acc: [repacked_vectors]F32x8 = @splat(@splat(0));
+    var acc_min: [repacked_vectors]F32x8 = @splat(@splat(0));
+    for (w, 0..) |*bw, sb| {
+        const sm = q4kScalesMins(&bw.scales);
+        const dw: F32x8 = @splat(h(bw.d));
+        const dmin: F32x8 = @splat(h(bw.dmin));
+        inline for (0..4) |p| {
+            const c = sb * 8 + 2 * p;
+            var sums: [repacked_vectors]I32x8 = undefined;
+            if (has_avx2) {
+                var lo16: [repacked_vectors]I16x16 = @splat(@splat(0));
+                var hi16: [repacked_vectors]I16x16 = @splat(@splat(0));
+                inline for (0..8) |k| {
+                    // Dword k of the pair's 32 bytes: values 4k..4k+3 of chunk 2p in its low nibbles, of 2p + 1
+                    // in its high ones.
+                    const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[p * 32 + 4 * k ..][0..4], .little));
+                    const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
+                    const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                    inline for (0..repacked_vectors) |v| {
+                        lo16[v] += maddubs(lo, (&sc.qs[c][v][k]).*);
+                        hi16[v] += maddubs(hi, (&sc.qs[c + 1][v][k]).*);
+                    }
+                }
+                inline for (0..repacked_vectors) |v| {
+                    sums[v] = maddwd(lo16[v], @splat(sm.scales[2 * p])) + maddwd(hi16[v], @splat(sm.scales[2 * p + 1]));
+                }
+            } else {
+                inline for (0..repacked_vectors) |v| {
+                    var lo: I32x8 = @splat(0);
+                    var hi: I32x8 = @splat(0);
+                    inline for (0..8) |k| {
+                        const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[p * 32 + 4 * k ..][0..4], .little));
+                        const lo_bytes: I8x32 = @bitCast(@as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F)));
+                        const hi_bytes: I8x32 = @bitCast(@as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F)));
+                        lo += laneSums(lo_bytes, sc.qs[c][v][k]);
+                        hi += laneSums(hi_bytes, sc.qs[c + 1][v][k]);
+                    }
+                    sums[v] = lo * @as(I32x8, @splat(sm.scales[2 * p])) + hi * @as(I32x8, @splat(sm.scales[2 * p + 1]));
+                }
+            }
+            var min_pair: I16x16 = undefined;
+            inline for (0..16) |i| min_pair[i] = sm.mins[2 * p + i % 2];
+            inline for (0..repacked_vectors) |v| {
+                const mins = pairProducts(sc.chunk_sums[c / 2][v], min_pair);
+                acc[v] = simd.fusedMulAdd(F32x8, toF32x8(sums[v]), dw * sc.d[sb][v], acc[v]);
+                acc_min[v] = simd.fusedMulAdd(F32x8, toF32x8(mins), dmin * sc.d[sb][v], acc_min[v]);
+            }
+        }
+    }
+    inline for (0..repacked_vectors) |v| out[v * 8 ..][0..8].* = acc[v] - acc_min[v];
 }
 
 // ---- public entry points ----------------------------------------------------------------------------------------
