@@ -25,9 +25,9 @@ const flag = (name: string, fallback: string) => {
 };
 const json = args.includes("--json");
 const filter = new RegExp(flag("filter", "."));
-// A type, or Q4_0/repacked or Q4_K/repacked: summed in llama.cpp's repacked order (what Q4_0 and Q4_K_M models
-// run; see repackedOrderFor).
-const repackable = ["Q4_0", "Q4_K"];
+// A type, or Q4_0/repacked, Q4_K/repacked or IQ4_NL/repacked: summed in llama.cpp's repacked order (what such
+// models run; see repackedOrderFor).
+const repackable = ["Q4_0", "Q4_K", "IQ4_NL"];
 const types = flag("types", "Q4_0,Q4_0/repacked,Q4_1,Q5_0,Q8_0,Q4_K,Q4_K/repacked,Q6_K").split(",");
 const shapes = flag("shapes", "896x4864,2048x8192,3584x18944,896x151936").split(",").map((s) => s.split("x").map(Number) as [number, number]);
 const tokenCounts = flag("tokens", "1,32").split(",").map(Number);

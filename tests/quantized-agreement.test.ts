@@ -3,10 +3,10 @@
  * bytes identical to llama-quantize's, see tests/quantize.test.ts) gives the same prompt tokens, first-step
  * top-10 logits (every bit of them) and 32 greedy tokens in zinc as llama.cpp produced on the same file
  * (tests/fixtures/reference/smollm2-135m-quantized.json, from scripts/reference/quantized-agreement.sh).
- * This covers the K-quant, IQ4 and fallback kernels on a real model, decode and prefill; the targets with Q4_0
- * or Q4_K tensors (Q2_K, Q3_K_M, Q4_K_M, Q4_0) against llama.cpp with its default weight repacking (the
- * repacked orders, vec_dot.vecDotRepackedQ4_0/Q4_K), with the long prompt as well so that whole 16-token tiles
- * run.
+ * This covers the K-quant, IQ4 and fallback kernels on a real model, decode and prefill; the targets with Q4_0,
+ * Q4_K or IQ4_NL tensors (all but Q5_K_M, Q6_K and Q5_1) against llama.cpp with its default weight repacking
+ * (the repacked orders, vec_dot.vecDotRepacked4Bit/Q4_K), with the long prompt as well so that whole 16-token
+ * tiles run.
  */
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
@@ -45,7 +45,7 @@ describe.each(Object.keys(references))("SmolLM2-135M quantized by zinc to %s mat
         const ours = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, 10);
         expect(ours).toEqual(r.first_top10.map(([id]) => id));
         for (const [id, value] of r.first_top10) expect(Math.abs(logits[id] - value)).toBeLessThan(1e-3);
-        // Every bit of the first step's logits (Q4_0/Q4_K: llama.cpp's repacked orders, as it runs by default).
+        // Every bit of the first step's logits (Q4_0/Q4_K/IQ4_NL: llama.cpp's repacked orders, its default).
         expect(createHash("sha256").update(new Uint8Array(logits.buffer, logits.byteOffset, logits.byteLength)).digest("hex")).toBe(r.first_logits_sha256);
         // Generate from an empty cache so the prompt is one batch, as in llama.cpp: reusing forward()'s cache
         // would recompute the last prompt token alone, and for IQ4_NL/IQ4_XS llama.cpp sums a single token in

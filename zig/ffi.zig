@@ -131,8 +131,8 @@ export fn zinc_quantize_weights(type_id: u32, x: [*]const f32, out: [*]u8, rows:
 
 /// y[t][r] = dot(weights[r], x_quantized[t]); x must already be in the weight type's activation type.
 /// flags bit 0: sum every token as a one-token product would (speculative verification must reproduce plain
-/// decoding bit for bit); otherwise a batch sums as llama.cpp's batched path does. Bit 1: Q4_0 and Q4_K matrices
-/// of rows in multiples of 8 in llama.cpp's repacked order (vec_dot.vecDotRepackedQ4_0, vecDotRepackedQ4_K).
+/// decoding bit for bit); otherwise a batch sums as llama.cpp's batched path does. Bit 1: Q4_0, IQ4_NL and Q4_K
+/// matrices of rows in multiples of 8 in llama.cpp's repacked order (vec_dot.vecDotRepacked4Bit, vecDotRepackedQ4_K).
 export fn zinc_matmul(type_id: u32, weights: [*]const u8, x_quantized: [*]const u8, y: [*]f32, rows: u64, cols: u64, tokens: u64, flags: u32) i32 {
     return dispatch(type_id, &blocks.weight_types, struct {
         fn call(comptime t: blocks.TensorType, w: [*]const u8, x: [*]const u8, out: [*]f32, r: u64, c: u64, n: u64, f: u32) void {

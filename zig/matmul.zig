@@ -21,7 +21,7 @@ pub const Order = struct {
     /// Sum each token exactly as a one-token product would (speculative verification must reproduce plain
     /// decoding bit for bit); otherwise a batch sums as llama.cpp's batched path does.
     one_token: bool = false,
-    /// Q4_0 and Q4_K matrices of rows in multiples of 8 in llama.cpp's repacked order (its default on AVX2),
+    /// Q4_0, IQ4_NL and Q4_K matrices of rows in multiples of 8 in llama.cpp's repacked order (its default on AVX2),
     /// for one token or many; otherwise in its plain kernels' order.
     repacked: bool = false,
 };
@@ -52,7 +52,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
             const r = threadpool.splitRange(chunks, index, count);
             const row_start = r.start * 4;
             const row_end = @min(self.rows, r.end * 4);
-            if (t == .q4_0 and self.path == .repacked) return self.workRepacked(index, row_start, row_end);
+            if ((t == .q4_0 or t == .iq4_nl) and self.path == .repacked) return self.workRepacked(index, row_start, row_end);
             if (t == .q4_k and self.path == .repacked) return self.workRepackedQ4_K(index, row_start, row_end);
             if (self.tokens == 1 and comptime vec_dot.hasDecodeRows(t)) {
                 // Decode: decode_streams rows at once (one accumulator chain each), spread over this thread's
@@ -96,14 +96,14 @@ pub fn Matmul(comptime t: b.TensorType) type {
             }
         }
 
-        /// Q4_0 in llama.cpp's repacked order (vec_dot.vecDotRepackedQ4_0): decode as decodeRows does, four
+        /// Q4_0 or IQ4_NL in llama.cpp's repacked order (vec_dot.vecDotRepacked4Bit): decode as decodeRows does, four
         /// streams; a batch in tiles of 16 tokens, one vector lane per token.
         fn workRepacked(self: *const Self, index: usize, row_start: usize, row_end: usize) void {
             const blocks = self.cols / b.qk;
             if (blocks > vec_dot.max_prepared_blocks) {
                 // Wider than any supported model: the reference, per pair.
                 for (row_start..row_end) |row| for (0..self.tokens) |tok| {
-                    self.y[tok * self.rows + row] = vec_dot.vecDotRepackedQ4_0(self.weights[row * blocks ..][0..blocks], self.x[tok * blocks ..][0..blocks]);
+                    self.y[tok * self.rows + row] = vec_dot.vecDotRepacked4Bit(t, self.weights[row * blocks ..][0..blocks], self.x[tok * blocks ..][0..blocks]);
                 };
                 return;
             }
@@ -114,10 +114,10 @@ pub fn Matmul(comptime t: b.TensorType) type {
                 const n = row_end - row_start;
                 const part = n / decode_streams;
                 for (row_start..row_start + part) |row| {
-                    vec_dot.decodeRowsRepackedQ4_0(decode_streams, self.weights + row * blocks, part * blocks, x, &prepared, self.y + row, part);
+                    vec_dot.decodeRowsRepacked4Bit(t, decode_streams, self.weights + row * blocks, part * blocks, x, &prepared, self.y + row, part);
                 }
                 // A thread's rows come in chunks of 4, so this is empty today; it keeps any other split correct.
-                for (row_start + part * decode_streams..row_end) |row| vec_dot.decodeRowsRepackedQ4_0(1, self.weights + row * blocks, blocks, x, &prepared, self.y + row, 1);
+                for (row_start + part * decode_streams..row_end) |row| vec_dot.decodeRowsRepacked4Bit(t, 1, self.weights + row * blocks, blocks, x, &prepared, self.y + row, 1);
                 return;
             }
             comptime std.debug.assert(@sizeOf(vec_dot.RepackedTile) <= threadpool.scratch_per_thread);
@@ -128,7 +128,7 @@ pub fn Matmul(comptime t: b.TensorType) type {
                 vec_dot.prepareRepackedTile(self.x + t0 * blocks, blocks, t1 - t0, tile);
                 for (row_start..row_end) |row| {
                     var out: [vec_dot.repacked_tile]f32 = undefined;
-                    vec_dot.repackedTileQ4_0(self.weights[row * blocks ..][0..blocks], &out, tile);
+                    vec_dot.repackedTile4Bit(t, self.weights[row * blocks ..][0..blocks], &out, tile);
                     for (t0..t1, 0..) |tok, k| self.y[tok * self.rows + row] = out[k];
                 }
             }
@@ -267,7 +267,7 @@ test "Matmul over several tokens equals per-row reference dots for every weight 
     }
 }
 
-test "Q4_0 matrices of rows in multiples of 8 are summed in llama.cpp's repacked order when asked, one token or many" {
+test "Q4_0 and IQ4_NL matrices of rows in multiples of 8 are summed in llama.cpp's repacked order when asked, one token or many" {
     var pool: threadpool.Pool = undefined;
     try pool.init(std.testing.allocator, 2);
     defer pool.deinit();
@@ -278,35 +278,36 @@ test "Q4_0 matrices of rows in multiples of 8 are summed in llama.cpp's repacked
     // decode step) and an odd one (a last block alone).
     const rows = 24;
     const max_tokens = 37; // two full tiles of 16 and a partial one
-    inline for ([_]usize{ 4, 7 }) |blocks| {
+    inline for ([_]b.TensorType{ .q4_0, .iq4_nl }) |t| inline for ([_]usize{ 4, 7 }) |blocks| {
         const cols = blocks * b.qk;
         var wf: [rows * cols]f32 = undefined;
         for (&wf) |*v| v.* = rand.floatNorm(f32);
-        var weights: [rows * blocks]b.BlockQ4_0 = undefined;
-        for (0..rows) |r| reference.quantizeRow(.q4_0, wf[r * cols ..][0..cols], weights[r * blocks ..][0..blocks]);
+        var weights: [rows * blocks]b.Block(t) = undefined;
+        for (0..rows) |r| reference.quantizeRow(t, wf[r * cols ..][0..cols], weights[r * blocks ..][0..blocks]);
         var xf: [max_tokens * cols]f32 = undefined;
         for (&xf) |*v| v.* = rand.floatNorm(f32) * 3;
         var xa: [max_tokens * blocks]b.BlockQ8_0 = undefined;
         for ([_]usize{ 1, 2, 16, max_tokens }) |tokens| {
             QuantizeRows(.q8_0, .activations).run(&pool, &xf, &xa, tokens, cols);
             var y: [max_tokens * rows]f32 = undefined;
-            Matmul(.q4_0).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{ .repacked = true });
+            Matmul(t).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{ .repacked = true });
             var differs_from_plain = false;
             for (0..tokens) |tok| for (0..rows) |r| {
                 const w = weights[r * blocks ..][0..blocks];
                 const x = xa[tok * blocks ..][0..blocks];
-                try std.testing.expectEqual(vec_dot.vecDotRepackedQ4_0(w, x), y[tok * rows + r]);
-                if (vec_dot.vecDot(.q4_0, w, x) != y[tok * rows + r]) differs_from_plain = true;
+                try std.testing.expectEqual(vec_dot.vecDotRepacked4Bit(t, w, x), y[tok * rows + r]);
+                if (vec_dot.vecDot(t, w, x) != y[tok * rows + r]) differs_from_plain = true;
             };
             // The two orders round differently somewhere in this many sums, so the test tells them apart.
             if (tokens == max_tokens) try std.testing.expect(differs_from_plain);
-            // Without the flag the same matrix keeps the plain kernels' order.
-            Matmul(.q4_0).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{});
+            // Without the flag the same matrix keeps the plain kernels' order (IQ4_NL: its one-token order, asked
+            // for, since a plain batch of it sums as tinyBLAS does).
+            Matmul(t).run(&pool, &weights, &xa, &y, rows, cols, tokens, .{ .one_token = t == .iq4_nl });
             for (0..tokens) |tok| for (0..rows) |r| {
-                try std.testing.expectEqual(vec_dot.vecDot(.q4_0, weights[r * blocks ..][0..blocks], xa[tok * blocks ..][0..blocks]), y[tok * rows + r]);
+                try std.testing.expectEqual(vec_dot.vecDot(t, weights[r * blocks ..][0..blocks], xa[tok * blocks ..][0..blocks]), y[tok * rows + r]);
             };
         }
-    }
+    };
 }
 
 test "Q4_K matrices of rows in multiples of 8 are summed in llama.cpp's repacked order when asked: gemm for a batch's first T - T mod 4 tokens, gemv for the rest" {

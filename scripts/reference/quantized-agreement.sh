@@ -15,10 +15,9 @@ for target in Q2_K Q3_K_M Q4_K_M Q5_K_M Q6_K IQ4_NL IQ4_XS Q4_0 Q5_1; do
   [ $first = 1 ] || echo ","
   first=0
   printf '"%s": ' "$target"
-  # Where zinc follows llama.cpp's repacked Q4_0/Q4_K kernels (repackedOrderFor: Q4_0 or Q4_K tensors and no
+  # Where zinc follows llama.cpp's repacked Q4_0/Q4_K/IQ4_NL kernels (repackedOrderFor: such tensors and no
   # other type llama.cpp repacks), llama.cpp as it runs by default on AVX2, repacking on, with the long prompt
-  # for whole batch tiles too. The others with repacking off, as every other reference (llama.cpp's repacked
-  # IQ4_NL order is not zinc's).
+  # for whole batch tiles too. The others with repacking off, as every other reference.
   repacked=$(bun -e "import { openGguf } from './src/gguf/reader.ts'; import { repackedOrderFor } from './src/model/model.ts';
     console.log(repackedOrderFor(openGguf('$tmp/$target.gguf').tensors.map((t) => t.type.name)) ? 1 : 0)")
   if [ "$repacked" = 1 ]; then

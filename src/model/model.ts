@@ -48,16 +48,17 @@ export interface ModelOptions {
 }
 
 /**
- * Whether a model's Q4_0 and Q4_K products follow llama.cpp's repacked kernels. On x86 with AVX2 llama.cpp
- * interleaves Q4_0, Q4_K, IQ4_NL and MXFP4 matrices (Q2_K too with AVX-512) at load by default, and those kernels
- * sum in another order than its plain ones. zinc follows the Q4_0 and Q4_K ones exactly (and they are the
- * faster orders here), not the others: so a model whose only such types are Q4_0 and Q4_K — the Q4_0 and
- * Q4_K_M files, among others — gives llama.cpp's default output, and any other model keeps every product in
- * the plain order: llama.cpp's output with repacking off (`--no-repack`).
+ * Whether a model's Q4_0, Q4_K and IQ4_NL products follow llama.cpp's repacked kernels. On x86 with AVX2
+ * llama.cpp interleaves Q4_0, Q4_K, IQ4_NL and MXFP4 matrices (Q2_K too with AVX-512) at load by default, and
+ * those kernels sum in another order than its plain ones. zinc follows the Q4_0, Q4_K and IQ4_NL ones exactly,
+ * not the others: so a model whose only such types are those three — the Q4_0, Q4_K_M, IQ4_NL and IQ4_XS files,
+ * among others — gives llama.cpp's default output, and a model with MXFP4 or Q2_K tensors keeps every product
+ * in the plain order: llama.cpp's output with repacking off (`--no-repack`).
  */
 export function repackedOrderFor(tensorTypes: string[]): boolean {
-  const othersRepacked = new Set(["IQ4_NL", "MXFP4", "Q2_K"]);
-  return (tensorTypes.includes("Q4_0") || tensorTypes.includes("Q4_K")) && !tensorTypes.some((t) => othersRepacked.has(t));
+  const followed = new Set(["Q4_0", "Q4_K", "IQ4_NL"]);
+  const othersRepacked = new Set(["MXFP4", "Q2_K"]);
+  return tensorTypes.some((t) => followed.has(t)) && !tensorTypes.some((t) => othersRepacked.has(t));
 }
 
 export class Model {
@@ -70,7 +71,7 @@ export class Model {
   readonly memory: MemoryEstimate;
   /** resident: the weights may all stay in RAM; streaming: they are paged in layer by layer (memory budget). */
   readonly memoryMode: MemoryMode;
-  /** Q4_0 and Q4_K products in llama.cpp's repacked order (repackedOrderFor). */
+  /** Q4_0, Q4_K and IQ4_NL products in llama.cpp's repacked order (repackedOrderFor). */
   readonly repackedOrder: boolean;
 
   // Activations, one row per token of the current chunk.

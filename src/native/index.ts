@@ -137,8 +137,8 @@ export interface Kernels {
   /**
    * `oneTokenOrder`: sum each token exactly as a one-token product would. Otherwise a batch sums as llama.cpp's
    * batched path does, which for F16, BF16, IQ4_NL and IQ4_XS is another order than one token at a time.
-   * `repackedOrder`: a Q4_0 or Q4_K matrix of rows in multiples of 8 sums as llama.cpp's load-time repacked
-   * kernels do (its default on AVX2; see repackedOrderFor), for one token or many.
+   * `repackedOrder`: a Q4_0, Q4_K or IQ4_NL matrix of rows in multiples of 8 sums as llama.cpp's load-time
+   * repacked kernels do (its default on AVX2; see repackedOrderFor), for one token or many.
    */
   matmul(type: TensorTypeInfo, weights: NativeBuffer, weightBytes: number, xQuantized: Uint8Array, y: Float32Array, rows: number, cols: number, tokens: number, oneTokenOrder?: boolean, repackedOrder?: boolean): void;
   vecDotReference(type: TensorTypeInfo, weights: NativeBuffer, xQuantized: Uint8Array, cols: number): number;

@@ -677,13 +677,14 @@ pub fn tileTokens(comptime t: b.TensorType) usize {
 /// Which of llama.cpp's CPU code paths a matrix product takes, since some sum in different orders: one token
 /// goes through vec_dot; a batch of F16, BF16 or IQ4_NL through llamafile's tinyBLAS (one accumulator); a batch
 /// of at least 8 tokens times IQ4_XS rows in multiples of 8 through the "IQ panel" gemm (a scalar fused chain
-/// per output); Q4_0 and Q4_K matrices of rows in multiples of 8, for one token or many, through the repacked
-/// kernels (see vecDotRepackedQ4_0, vecDotRepackedQ4_K). Every other type gives the same bits on every path.
+/// per output); Q4_0, IQ4_NL and Q4_K matrices of rows in multiples of 8, for one token or many, through the
+/// repacked kernels (see vecDotRepacked4Bit, vecDotRepackedQ4_K). Every other type gives the same bits on every
+/// path.
 pub const Path = enum { vec_dot, batch, iq_panel, repacked };
 
 /// `repacked`: follow llama.cpp's repacked kernels where it would use them (the caller knows the model).
 pub fn pathFor(comptime t: b.TensorType, rows: usize, tokens: usize, repacked: bool) Path {
-    if ((t == .q4_0 or t == .q4_k) and repacked and rows % 8 == 0) return .repacked;
+    if ((t == .q4_0 or t == .iq4_nl or t == .q4_k) and repacked and rows % 8 == 0) return .repacked;
     if (tokens < 2) return .vec_dot;
     if (t == .iq4_xs) return if (tokens >= 8 and rows % 8 == 0) .iq_panel else .vec_dot;
     return .batch;
@@ -1053,7 +1054,7 @@ inline fn broadcastLane(v: *const F32x8, comptime k: usize) F32x8 {
         : .{ .memory = true });
 }
 
-// ---- Q4_0 in llama.cpp's repacked order -----------------------------------------------------------------------
+// ---- Q4_0 and IQ4_NL in llama.cpp's repacked order ------------------------------------------------------------
 
 /// On x86 with AVX2, llama.cpp repacks every Q4_0 matrix whose row count is a multiple of 8 when it loads a
 /// model (rows interleaved 8 at a time; ggml_gemv/gemm_q4_0_8x8_q8_0), and that is what llama-cli and
@@ -1061,12 +1062,15 @@ inline fn broadcastLane(v: *const F32x8, comptime k: usize) F32x8 {
 /// exact integer dot of its 32 values, converted, times dw·dx, fused into the accumulator; no 8-lane
 /// accumulator and no horizontal sum at the end. One token (gemv) and a batch (gemm) give the same bits.
 /// zinc sums such matrices in that order too: the same output as llama.cpp's default, and an eighth of the
-/// plain order's float work per token and block. This is the scalar reference.
-pub fn vecDotRepackedQ4_0(x: []const b.BlockQ4_0, y: []const b.BlockQ8_0) f32 {
+/// plain order's float work per token and block. IQ4_NL matrices are repacked too and go through the same
+/// kernels (its levels looked up from a table instead of the nibbles less 8): the same order. This is the
+/// scalar reference, for both.
+pub fn vecDotRepacked4Bit(comptime t: b.TensorType, x: []const b.Block(t), y: []const b.BlockQ8_0) f32 {
+    comptime std.debug.assert(t == .q4_0 or t == .iq4_nl);
     std.debug.assert(x.len == y.len);
     var acc: f32 = 0;
     for (x, y) |*bx, *by| {
-        const q = unpackSimpleScalar(.q4_0, bx);
+        const q = unpackSimpleScalar(t, bx);
         var sum: i32 = 0;
         for (q, by.qs) |wq, xq| sum += @as(i32, wq) * @as(i32, xq);
         acc = simd.fusedMulAdd(f32, @floatFromInt(sum), h(bx.d) * h(by.d), acc);
@@ -1074,13 +1078,13 @@ pub fn vecDotRepackedQ4_0(x: []const b.BlockQ4_0, y: []const b.BlockQ8_0) f32 {
     return acc;
 }
 
-/// decodeRows for Q4_0 in the repacked order: r rows (each i·row_stride blocks after w) against one token.
+/// decodeRows for Q4_0 or IQ4_NL in the repacked order: r rows (each i·row_stride blocks after w) against one token.
 /// Each row's block sums are formed as decodeRows forms the plain lanes (unsigned nibbles less the prepared
 /// offsets) and added up — exact integers. Four rows take two blocks per step: their eight lane vectors are
 /// summed by one transposition into a vector [row 0..3 of block k, row 0..3 of block k+1], so that the
 /// horizontal sums cost a few shuffles per row and block and the fused steps run four rows at once (a scalar
 /// reduce per row and block had made decode 25% slower, past the memory's pace).
-pub fn decodeRowsRepackedQ4_0(comptime r: usize, w: [*]const b.BlockQ4_0, row_stride: usize, x: []const b.BlockQ8_0, prepared: *const PreparedActivations, out: [*]f32, out_stride: usize) void {
+pub fn decodeRowsRepacked4Bit(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.BlockQ8_0, prepared: *const PreparedActivations, out: [*]f32, out_stride: usize) void {
     var acc: @Vector(r, f32) = @splat(0);
     var blk: usize = 0;
     if (r == 4) while (blk + 2 <= x.len) : (blk += 2) {
@@ -1088,7 +1092,7 @@ pub fn decodeRowsRepackedQ4_0(comptime r: usize, w: [*]const b.BlockQ4_0, row_st
         var dw: @Vector(8, f16) = undefined;
         inline for (0..2) |k| inline for (0..4) |i| {
             const bw = &w[i * row_stride + blk + k];
-            lanes[k * 4 + i] = laneSumsScaled16(@bitCast(nibbles(bw.qs)), x[blk + k].qs, @splat(1)) - prepared.offsets[blk + k];
+            lanes[k * 4 + i] = blockLanes4Bit(t, bw, x[blk + k].qs, prepared.offsets[blk + k]);
             dw[k * 4 + i] = bw.d;
         };
         const dx = std.simd.join(@as(@Vector(4, f32), @splat(prepared.d[blk])), @as(@Vector(4, f32), @splat(prepared.d[blk + 1])));
@@ -1100,11 +1104,21 @@ pub fn decodeRowsRepackedQ4_0(comptime r: usize, w: [*]const b.BlockQ4_0, row_st
     while (blk < x.len) : (blk += 1) {
         inline for (0..r) |i| {
             const bw = &w[i * row_stride + blk];
-            const lanes = laneSumsScaled16(@bitCast(nibbles(bw.qs)), x[blk].qs, @splat(1)) - prepared.offsets[blk];
+            const lanes = blockLanes4Bit(t, bw, x[blk].qs, prepared.offsets[blk]);
             acc[i] = simd.fusedMulAdd(f32, @floatFromInt(@reduce(.Add, lanes)), h(bw.d) * prepared.d[blk], acc[i]);
         }
     }
     inline for (0..r) |i| out[i * out_stride] = acc[i];
+}
+
+/// A 32-value block's eight lane sums, exact: Q4_0 as unsigned nibbles less the prepared offsets, IQ4_NL as its
+/// table levels with the sign trick.
+inline fn blockLanes4Bit(comptime t: b.TensorType, bw: *const b.Block(t), xq: [qk]i8, offsets: I32x8) I32x8 {
+    return switch (t) {
+        .q4_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs)), xq, @splat(1)) - offsets,
+        .iq4_nl => laneSums(iq4nlLevels(nibbles(bw.qs)), xq),
+        else => @compileError("not a repacked 4-bit type"),
+    };
 }
 
 /// Lane i: the sum of v[i]'s eight lanes — three rounds of shuffles and adds (unpack by dwords, by qwords, by
@@ -1164,15 +1178,15 @@ pub fn prepareRepackedTile(x: [*]const b.BlockQ8_0, stride: usize, count: usize,
     }
 }
 
-/// One Q4_0 row against a prepared tile, in the repacked order: out[k] for the tile's 16 tokens. Per block
+/// One Q4_0 (or IQ4_NL) row against a prepared tile, in the repacked order: out[k] for the tile's 16 tokens. Per block
 /// and 8 tokens: eight maddubs of a broadcast weight dword (unsigned nibbles, 0..15) by the tokens' four
 /// bytes, added as i16 (8 × 2 × 15 × 127 < 2^15: exact), one maddwd to i32, the offset taken off, and one
 /// convert and fused multiply-add.
-pub fn repackedTileQ4_0(w: []const b.BlockQ4_0, out: *[repacked_tile]f32, sc: *const RepackedTile) void {
+pub fn repackedTile4Bit(comptime t: b.TensorType, w: []const b.Block(t), out: *[repacked_tile]f32, sc: *const RepackedTile) void {
     var acc: [repacked_vectors]F32x8 = @splat(@splat(0));
     for (w, 0..) |*bw, blk| {
         var sums: [repacked_vectors]I32x8 = undefined;
-        if (has_avx2) {
+        if (has_avx2 and t == .q4_0) {
             var s16: [repacked_vectors]I16x16 = @splat(@splat(0));
             inline for (0..4) |k| {
                 // Dword k of the block holds values 4k..4k+3 in its low nibbles and 16+4k.. in its high ones.
@@ -1185,8 +1199,24 @@ pub fn repackedTileQ4_0(w: []const b.BlockQ4_0, out: *[repacked_tile]f32, sc: *c
                 }
             }
             inline for (0..repacked_vectors) |v| sums[v] = maddwd(s16[v], @splat(1)) - sc.offsets[blk][v];
+        } else if (has_avx2) {
+            // IQ4_NL: signed levels (±127), so the sign trick, and pairs that can reach 2 × 127 × 127 go to
+            // 32 bits at once.
+            var s32: [repacked_vectors]I32x8 = @splat(@splat(0));
+            inline for (0..4) |k| {
+                const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[4 * k ..][0..4], .little));
+                const lo = iq4nlLevels(@as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F)));
+                const hi = iq4nlLevels(@as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F)));
+                const abs_lo = psign(lo, lo);
+                const abs_hi = psign(hi, hi);
+                inline for (0..repacked_vectors) |v| {
+                    s32[v] += laneSumsSigned(abs_lo, lo, (&sc.qs[blk][v][k]).*);
+                    s32[v] += laneSumsSigned(abs_hi, hi, (&sc.qs[blk][v][k + 4]).*);
+                }
+            }
+            sums = s32;
         } else {
-            const q = unpackSimpleScalar(.q4_0, bw);
+            const q = unpackSimpleScalar(t, bw);
             inline for (0..repacked_vectors) |v| {
                 var s: I32x8 = @splat(0);
                 inline for (0..8) |j| {
