@@ -800,17 +800,8 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
                     if (t == .q4_1 or t == .q5_1) summs[i] += h(bw.m) * (if (p) |pa| pa.s[blk] else h(by.s));
                 },
                 .q4_k => {
-                    // Scales and mins as bytes in a vector (q4kScaleBytes), each chunk's scale spread by one
-                    // shuffle, activations read by the multiply itself; nibbles straight from the block.
                     const sb = q4kScaleBytes(&bw.scales);
-                    var lanes: I32x8 = @splat(0);
-                    inline for (0..4) |p| {
-                        const v: U8x32 = bw.qs[p * 32 ..][0..32].*;
-                        const lo: U8x32 = v & @as(U8x32, @splat(0x0F));
-                        const hi: U8x32 = v >> @as(@Vector(32, u3), @splat(4));
-                        lanes += laneSumsScaledFromMemory(lo, by.qs[p * 64 ..][0..32], scaleWords(sb, 2 * p));
-                        lanes += laneSumsScaledFromMemory(hi, by.qs[p * 64 + 32 ..][0..32], scaleWords(sb, 2 * p + 1));
-                    }
+                    const lanes = q4kScaledLanes(bw, by, sb);
                     acc[i] = simd.fusedMulAdd(F32x8, @splat(by.d * h(bw.d)), toF32x8(lanes), acc[i]);
                     acc_m[i] = simd.fusedMulAdd(MinsLanes, @splat(-by.d * h(bw.dmin)), minsLanes(by, sb), acc_m[i]);
                 },
@@ -860,6 +851,21 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
             else => simd.hsum8(acc[i]),
         };
     }
+}
+
+/// A Q4_K block's eight lanes of Σ scale·(nibble × activation), exact, as decode forms them: scales and mins as
+/// bytes in a vector (q4kScaleBytes, `sb`), each chunk's scale spread by one shuffle, activations read by the
+/// multiply itself; nibbles straight from the block.
+inline fn q4kScaledLanes(bw: *const b.BlockQ4_K, by: *const b.BlockQ8_K, sb: U8x32) I32x8 {
+    var lanes: I32x8 = @splat(0);
+    inline for (0..4) |p| {
+        const v: U8x32 = bw.qs[p * 32 ..][0..32].*;
+        const lo: U8x32 = v & @as(U8x32, @splat(0x0F));
+        const hi: U8x32 = v >> @as(@Vector(32, u3), @splat(4));
+        lanes += laneSumsScaledFromMemory(lo, by.qs[p * 64 ..][0..32], scaleWords(sb, 2 * p));
+        lanes += laneSumsScaledFromMemory(hi, by.qs[p * 64 + 32 ..][0..32], scaleWords(sb, 2 * p + 1));
+    }
+    return lanes;
 }
 
 /// The value, materialized in a vector register at this point. Integer adds are exact, so LLVM may reorder a
@@ -1286,14 +1292,7 @@ pub fn decodeRowsRepackedQ4_K(comptime r: usize, w: [*]const b.BlockQ4_K, row_st
         inline for (0..r) |i| {
             const bw = &w[i * row_stride + blk];
             const sb = q4kScaleBytes(&bw.scales);
-            var dots: I32x8 = @splat(0);
-            inline for (0..4) |p| {
-                const v: U8x32 = bw.qs[p * 32 ..][0..32].*;
-                const lo: U8x32 = v & @as(U8x32, @splat(0x0F));
-                const hi: U8x32 = v >> @as(@Vector(32, u3), @splat(4));
-                dots += laneSumsScaledFromMemory(lo, by.qs[p * 64 ..][0..32], scaleWords(sb, 2 * p));
-                dots += laneSumsScaledFromMemory(hi, by.qs[p * 64 + 32 ..][0..32], scaleWords(sb, 2 * p + 1));
-            }
+            const dots = q4kScaledLanes(bw, by, sb);
             // Lane j: mins[j] · (bsums[2j] + bsums[2j + 1]), chunk j's min times its activation sum.
             const mins = pairProducts(by.bsums, doubledMinWords(sb));
             if (r == 4) {
