@@ -65,13 +65,41 @@ inline fn psign(c: I8x32, a: I8x32) I8x32 {
     );
 }
 
+/// AVX-512 VNNI (with VL for 256-bit vectors): vpdpbusd adds the four products of unsigned bytes of `a` and
+/// signed bytes of `c` in each 32-bit lane to that lane of `acc`, with no 16-bit step — the exact lane sums
+/// maddubs and maddwd form in two instructions (they cannot saturate on these inputs), in one.
+const has_vnni = builtin.cpu.arch == .x86_64 and std.Target.x86.featureSetHas(builtin.cpu.features, .avx512vnni) and
+    std.Target.x86.featureSetHas(builtin.cpu.features, .avx512vl);
+
+inline fn dpbusd(acc: I32x8, a: U8x32, c: I8x32) I32x8 {
+    return asm ("vpdpbusd %[c], %[a], %[ret]"
+        : [ret] "=x" (-> I32x8),
+        : [a] "x" (a),
+          [c] "x" (c),
+          [acc] "0" (acc),
+    );
+}
+
+/// Lane sums of unsigned bytes times signed bytes (each lane: four products), added to `acc`: one vpdpbusd
+/// with VNNI, else maddubs and maddwd by ones (exact when no byte pair exceeds ±2^15, as here).
+inline fn addLaneSumsUnsigned(acc: I32x8, a: U8x32, c: I8x32) I32x8 {
+    if (has_vnni) return dpbusd(acc, a, c);
+    return acc + maddwd(maddubs(a, c), @splat(1));
+}
+
+/// addLaneSumsUnsigned from zero, for levels held as i8 bit patterns (0..255 read as unsigned).
+inline fn laneSumsUnsigned(a: I8x32, c: I8x32) I32x8 {
+    if (has_avx2) return addLaneSumsUnsigned(@splat(0), @bitCast(a), c);
+    return laneSumsScaled16(a, c, @splat(1));
+}
+
 /// ggml's AVX2 lane structure (maddubs then madd): lane j sums the four products of bytes 4j..4j+3.
 /// Every lane is an exact integer, so how it is computed does not change any result.
 inline fn laneSums(a: I8x32, c: I8x32) I32x8 {
     if (has_avx2) {
         // |a| × (c with a's sign), as ggml's mul_sum_i8_pairs: the products are the same, and no pair can
         // saturate because activations stay within ±127.
-        return maddwd(maddubs(@bitCast(psign(a, a)), psign(c, a)), @splat(1));
+        return addLaneSumsUnsigned(@splat(0), @bitCast(psign(a, a)), psign(c, a));
     }
     const wa: @Vector(32, i32) = a;
     const wc: @Vector(32, i32) = c;
@@ -156,7 +184,7 @@ inline fn toF32x8(v: I32x8) F32x8 {
 /// ggml's sign trick.
 inline fn simpleLaneSums(comptime t: b.TensorType, q: I8x32, c: I8x32) I32x8 {
     return switch (t) {
-        .q4_1, .q5_1 => laneSumsScaled16(q, c, @splat(1)),
+        .q4_1, .q5_1 => laneSumsUnsigned(q, c),
         else => laneSums(q, c),
     };
 }
@@ -789,8 +817,8 @@ pub fn decodeRows(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Blo
                 .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .iq4_nl => {
                     const p: ?*const PreparedActivations = if (comptime usesPreparedActivations(t)) prepared else null;
                     const lanes = if (p) |pa| switch (t) {
-                        .q4_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs)), by.qs, @splat(1)) - pa.offsets[blk],
-                        .q5_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs) | fifthBits(bw.qh)), by.qs, @splat(1)) - pa.offsets[blk],
+                        .q4_0 => laneSumsUnsigned(@bitCast(nibbles(bw.qs)), by.qs) - pa.offsets[blk],
+                        .q5_0 => laneSumsUnsigned(@bitCast(nibbles(bw.qs) | fifthBits(bw.qh)), by.qs) - pa.offsets[blk],
                         else => simpleLaneSums(t, unpackSimple(t, bw), by.qs),
                     } else simpleLaneSums(t, unpackSimple(t, bw), by.qs);
                     // dw·dx in all lanes: dw widened in a vector (a broadcast load and one convert) times the
@@ -1032,7 +1060,7 @@ fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.
         inline for (0..n) |k| {
             // Through a pointer: indexing sc.qs by value made the debug build copy the whole array.
             const c: I8x32 = (&sc.qs[blk][k]).*;
-            const lanes = if (signed) laneSumsSigned(abs_q, q, c) else laneSumsScaled16(q, c, @splat(1));
+            const lanes = if (signed) laneSumsSigned(abs_q, q, c) else laneSumsUnsigned(q, c);
             const d = if (signed) broadcastLane(&products[k / 8], k % 8) else @as(F32x8, @splat(products[k / 8][k % 8]));
             acc[k] = simd.fusedMulAdd(F32x8, d, toF32x8(lanes), acc[k]);
         }
@@ -1045,7 +1073,7 @@ fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.
 
 /// laneSums(w, c) with |w| given: ggml's sign trick when the caller forms |w| once for several c.
 inline fn laneSumsSigned(abs_w: I8x32, w: I8x32, c: I8x32) I32x8 {
-    if (has_avx2) return maddwd(maddubs(@bitCast(abs_w), psign(c, w)), @splat(1));
+    if (has_avx2) return addLaneSumsUnsigned(@splat(0), @bitCast(abs_w), psign(c, w));
     return laneSums(w, c);
 }
 
@@ -1121,7 +1149,7 @@ pub fn decodeRowsRepacked4Bit(comptime t: b.TensorType, comptime r: usize, w: [*
 /// table levels with the sign trick.
 inline fn blockLanes4Bit(comptime t: b.TensorType, bw: *const b.Block(t), xq: [qk]i8, offsets: I32x8) I32x8 {
     return switch (t) {
-        .q4_0 => laneSumsScaled16(@bitCast(nibbles(bw.qs)), xq, @splat(1)) - offsets,
+        .q4_0 => laneSumsUnsigned(@bitCast(nibbles(bw.qs)), xq) - offsets,
         .iq4_nl => laneSums(iq4nlLevels(nibbles(bw.qs)), xq),
         else => @compileError("not a repacked 4-bit type"),
     };
@@ -1192,7 +1220,23 @@ pub fn repackedTile4Bit(comptime t: b.TensorType, w: []const b.Block(t), out: *[
     var acc: [repacked_vectors]F32x8 = @splat(@splat(0));
     for (w, 0..) |*bw, blk| {
         var sums: [repacked_vectors]I32x8 = undefined;
-        if (has_avx2 and t == .q4_0) {
+        if (has_vnni and t == .q4_0) {
+            // vpdpbusd adds each token's four products straight into its 32-bit lane: one instruction per
+            // dword and 8 tokens, no 16-bit step. Low and high nibbles in separate chains, so that each chain
+            // waits on four multiply-adds, not eight.
+            var lo32: [repacked_vectors]I32x8 = @splat(@splat(0));
+            var hi32: [repacked_vectors]I32x8 = @splat(@splat(0));
+            inline for (0..4) |k| {
+                const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[4 * k ..][0..4], .little));
+                const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
+                const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                inline for (0..repacked_vectors) |v| {
+                    lo32[v] = dpbusd(lo32[v], lo, (&sc.qs[blk][v][k]).*);
+                    hi32[v] = dpbusd(hi32[v], hi, (&sc.qs[blk][v][k + 4]).*);
+                }
+            }
+            inline for (0..repacked_vectors) |v| sums[v] = lo32[v] + hi32[v] - sc.offsets[blk][v];
+        } else if (has_avx2 and t == .q4_0) {
             var s16: [repacked_vectors]I16x16 = @splat(@splat(0));
             inline for (0..4) |k| {
                 // Dword k of the block holds values 4k..4k+3 in its low nibbles and 16+4k.. in its high ones.
@@ -1363,7 +1407,24 @@ pub fn repackedTileQ4_K(w: []const b.BlockQ4_K, out: *[repacked_tile]f32, sc: *c
         inline for (0..4) |p| {
             const c = sb * 8 + 2 * p;
             var sums: [repacked_vectors]I32x8 = undefined;
-            if (has_avx2) {
+            if (has_vnni) {
+                // Each chunk's dot straight to 32 bits (vpdpbusd), then times its scale (vpmulld): no 16-bit
+                // sums, and two multiplies per chunk pair instead of a maddwd per chunk after 16 maddubs.
+                var lo32: [repacked_vectors]I32x8 = @splat(@splat(0));
+                var hi32: [repacked_vectors]I32x8 = @splat(@splat(0));
+                inline for (0..8) |k| {
+                    const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[p * 32 + 4 * k ..][0..4], .little));
+                    const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
+                    const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                    inline for (0..repacked_vectors) |v| {
+                        lo32[v] = dpbusd(lo32[v], lo, (&sc.qs[c][v][k]).*);
+                        hi32[v] = dpbusd(hi32[v], hi, (&sc.qs[c + 1][v][k]).*);
+                    }
+                }
+                inline for (0..repacked_vectors) |v| {
+                    sums[v] = lo32[v] * @as(I32x8, @splat(sm.scales[2 * p])) + hi32[v] * @as(I32x8, @splat(sm.scales[2 * p + 1]));
+                }
+            } else if (has_avx2) {
                 var lo16: [repacked_vectors]I16x16 = @splat(@splat(0));
                 var hi16: [repacked_vectors]I16x16 = @splat(@splat(0));
                 inline for (0..8) |k| {
