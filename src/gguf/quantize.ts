@@ -12,7 +12,7 @@
  * fall back to a 32-block type, then F16.
  */
 import { ZincError } from "../errors.ts";
-import { nativeAddress, type Kernels } from "../native/index.ts";
+import { dropFileCache, nativeAddress, type Kernels } from "../native/index.ts";
 import { metaArray, metaNumber, metaString, type GgufFile, type GgufValue, type TensorInfo } from "./reader.ts";
 import { tensorType, type TensorTypeInfo } from "./types.ts";
 import { writeGguf, type MetadataValue, type TensorToWrite, type TypedValue } from "./writer.ts";
@@ -190,6 +190,10 @@ export function quantizeModel(input: GgufFile, outputPath: string, targetName: s
     };
   });
   writeGguf(outputPath, metadata, tensors, input.alignment);
+  // The page cache now holds the new file as it was written, in small folios, and a model mapped from those
+  // is read through 4 KiB pages (decode of a 7B Q4_K_M file: 5.1 → 7.2 tok/s once it maps as 2 MiB pages).
+  // Dropping them lets its first load fault it in again through readahead, in 2 MiB folios (as pullModel).
+  dropFileCache(outputPath);
   return {
     tensors: tensors.length,
     bytes: tensors.reduce((n, t) => n + (t.shape.reduce((a, b) => a * b, 1) / t.type.blockValues) * t.type.blockBytes, 0),
