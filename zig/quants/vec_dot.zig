@@ -1172,6 +1172,17 @@ inline fn sumsOfEight(v: [8]I32x8) I32x8 {
         @shuffle(i32, u[0], u[1], [8]i32{ 4, 5, 6, 7, -5, -6, -7, -8 });
 }
 
+/// Four packed bytes (a weight dword) in every 32-bit lane, split into their low and their high nibbles:
+/// what the repacked tiles multiply by eight tokens' four bytes at once.
+const BroadcastNibbles = struct { lo: U8x32, hi: U8x32 };
+inline fn broadcastNibbles(bytes: *const [4]u8) BroadcastNibbles {
+    const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bytes, .little));
+    return .{
+        .lo = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F)),
+        .hi = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F)),
+    };
+}
+
 /// Tokens per repacked-order tile: two vectors of 8 (each lane one token).
 pub const repacked_tile = 16;
 const repacked_vectors = repacked_tile / 8;
@@ -1227,12 +1238,10 @@ pub fn repackedTile4Bit(comptime t: b.TensorType, w: []const b.Block(t), out: *[
             var lo32: [repacked_vectors]I32x8 = @splat(@splat(0));
             var hi32: [repacked_vectors]I32x8 = @splat(@splat(0));
             inline for (0..4) |k| {
-                const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[4 * k ..][0..4], .little));
-                const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
-                const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                const nib = broadcastNibbles(bw.qs[4 * k ..][0..4]);
                 inline for (0..repacked_vectors) |v| {
-                    lo32[v] = dpbusd(lo32[v], lo, (&sc.qs[blk][v][k]).*);
-                    hi32[v] = dpbusd(hi32[v], hi, (&sc.qs[blk][v][k + 4]).*);
+                    lo32[v] = dpbusd(lo32[v], nib.lo, (&sc.qs[blk][v][k]).*);
+                    hi32[v] = dpbusd(hi32[v], nib.hi, (&sc.qs[blk][v][k + 4]).*);
                 }
             }
             inline for (0..repacked_vectors) |v| sums[v] = lo32[v] + hi32[v] - sc.offsets[blk][v];
@@ -1240,12 +1249,10 @@ pub fn repackedTile4Bit(comptime t: b.TensorType, w: []const b.Block(t), out: *[
             var s16: [repacked_vectors]I16x16 = @splat(@splat(0));
             inline for (0..4) |k| {
                 // Dword k of the block holds values 4k..4k+3 in its low nibbles and 16+4k.. in its high ones.
-                const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[4 * k ..][0..4], .little));
-                const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
-                const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                const nib = broadcastNibbles(bw.qs[4 * k ..][0..4]);
                 inline for (0..repacked_vectors) |v| {
-                    s16[v] += maddubs(lo, (&sc.qs[blk][v][k]).*);
-                    s16[v] += maddubs(hi, (&sc.qs[blk][v][k + 4]).*);
+                    s16[v] += maddubs(nib.lo, (&sc.qs[blk][v][k]).*);
+                    s16[v] += maddubs(nib.hi, (&sc.qs[blk][v][k + 4]).*);
                 }
             }
             inline for (0..repacked_vectors) |v| sums[v] = maddwd(s16[v], @splat(1)) - sc.offsets[blk][v];
@@ -1254,9 +1261,9 @@ pub fn repackedTile4Bit(comptime t: b.TensorType, w: []const b.Block(t), out: *[
             // 32 bits at once.
             var s32: [repacked_vectors]I32x8 = @splat(@splat(0));
             inline for (0..4) |k| {
-                const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[4 * k ..][0..4], .little));
-                const lo = iq4nlLevels(@as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F)));
-                const hi = iq4nlLevels(@as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F)));
+                const nib = broadcastNibbles(bw.qs[4 * k ..][0..4]);
+                const lo = iq4nlLevels(nib.lo);
+                const hi = iq4nlLevels(nib.hi);
                 const abs_lo = psign(lo, lo);
                 const abs_hi = psign(hi, hi);
                 inline for (0..repacked_vectors) |v| {
@@ -1413,12 +1420,10 @@ pub fn repackedTileQ4_K(w: []const b.BlockQ4_K, out: *[repacked_tile]f32, sc: *c
                 var lo32: [repacked_vectors]I32x8 = @splat(@splat(0));
                 var hi32: [repacked_vectors]I32x8 = @splat(@splat(0));
                 inline for (0..8) |k| {
-                    const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[p * 32 + 4 * k ..][0..4], .little));
-                    const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
-                    const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                    const nib = broadcastNibbles(bw.qs[p * 32 + 4 * k ..][0..4]);
                     inline for (0..repacked_vectors) |v| {
-                        lo32[v] = dpbusd(lo32[v], lo, (&sc.qs[c][v][k]).*);
-                        hi32[v] = dpbusd(hi32[v], hi, (&sc.qs[c + 1][v][k]).*);
+                        lo32[v] = dpbusd(lo32[v], nib.lo, (&sc.qs[c][v][k]).*);
+                        hi32[v] = dpbusd(hi32[v], nib.hi, (&sc.qs[c + 1][v][k]).*);
                     }
                 }
                 inline for (0..repacked_vectors) |v| {
@@ -1430,12 +1435,10 @@ pub fn repackedTileQ4_K(w: []const b.BlockQ4_K, out: *[repacked_tile]f32, sc: *c
                 inline for (0..8) |k| {
                     // Dword k of the pair's 32 bytes: values 4k..4k+3 of chunk 2p in its low nibbles, of 2p + 1
                     // in its high ones.
-                    const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[p * 32 + 4 * k ..][0..4], .little));
-                    const lo: U8x32 = @as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F));
-                    const hi: U8x32 = @as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F));
+                    const nib = broadcastNibbles(bw.qs[p * 32 + 4 * k ..][0..4]);
                     inline for (0..repacked_vectors) |v| {
-                        lo16[v] += maddubs(lo, (&sc.qs[c][v][k]).*);
-                        hi16[v] += maddubs(hi, (&sc.qs[c + 1][v][k]).*);
+                        lo16[v] += maddubs(nib.lo, (&sc.qs[c][v][k]).*);
+                        hi16[v] += maddubs(nib.hi, (&sc.qs[c + 1][v][k]).*);
                     }
                 }
                 inline for (0..repacked_vectors) |v| {
@@ -1446,9 +1449,9 @@ pub fn repackedTileQ4_K(w: []const b.BlockQ4_K, out: *[repacked_tile]f32, sc: *c
                     var lo: I32x8 = @splat(0);
                     var hi: I32x8 = @splat(0);
                     inline for (0..8) |k| {
-                        const raw: @Vector(8, u32) = @splat(std.mem.readInt(u32, bw.qs[p * 32 + 4 * k ..][0..4], .little));
-                        const lo_bytes: I8x32 = @bitCast(@as(U8x32, @bitCast(raw)) & @as(U8x32, @splat(0x0F)));
-                        const hi_bytes: I8x32 = @bitCast(@as(U8x32, @bitCast(raw >> @splat(4))) & @as(U8x32, @splat(0x0F)));
+                        const nib = broadcastNibbles(bw.qs[p * 32 + 4 * k ..][0..4]);
+                        const lo_bytes: I8x32 = @bitCast(nib.lo);
+                        const hi_bytes: I8x32 = @bitCast(nib.hi);
                         lo += laneSums(lo_bytes, sc.qs[c][v][k]);
                         hi += laneSums(hi_bytes, sc.qs[c + 1][v][k]);
                     }
