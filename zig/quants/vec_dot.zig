@@ -790,7 +790,7 @@ pub fn prepareActivations(comptime t: b.TensorType, x: []const b.Block(b.activat
         p.d[i] = h(bx.d);
         if (t == .q4_1 or t == .q5_1) p.s[i] = h(bx.s);
         const shift: u5 = if (t == .q4_0) 3 else 4;
-        if (t == .q4_0 or t == .q5_0) p.offsets[i] = laneSumsScaled16(@splat(1), bx.qs, @splat(1)) << @splat(shift);
+        if (t == .q4_0 or t == .q5_0) p.offsets[i] = laneSumsUnsigned(@splat(1), bx.qs) << @splat(shift);
     }
 }
 
