@@ -13,6 +13,7 @@ import { openLoadedModel } from "../index.ts";
 import { locateModel } from "../registry/registry.ts";
 import { pullModel } from "../registry/pull.ts";
 import type { LoadedModel } from "../index.ts";
+import { hugePageShare } from "../model/huge-pages.ts";
 import { bytesReadFromStorage } from "../model/streaming.ts";
 import { appendResult, describeRun, resultsPath } from "../report/results.ts";
 import { openDraft, parseFloatOption, parseInteger, parseKvType, parseSize, peakRssMb } from "./common.ts";
@@ -29,6 +30,7 @@ interface BenchFlags {
   memBudget?: string;
   results?: string;
   record: boolean;
+  hugePages: boolean;
   draftMax: string;
   draftPMin: string;
   prompt: string;
@@ -79,6 +81,7 @@ export function registerBench(program: Command): void {
     .option("-r, --r <count>", "repetitions", "5")
     .option("--kernels <list>", "comma-separated kernel variants to run (default: the auto choice)")
     .option("--kv-type <type>", "KV cache storage: f16 or q8_0", "f16")
+    .option("--no-huge-pages", "use the weights as the page cache holds them, without re-reading a cached file into 2 MiB pages")
     .option("--json", "print JSON (an object, or a list when several variants run)")
     .option("--mem-budget <size>", "memory budget: a model that does not fit it streams its weights (see inspect)")
     .option("--results <file>", "append the results here (default: ZINC_RESULTS or ~/.cache/zinc/results.jsonl)")
@@ -100,7 +103,7 @@ export function registerBench(program: Command): void {
         if (variant !== "auto") process.env.ZINC_KERNELS = variant;
         const t0 = performance.now();
         const memoryBudget = flags.memBudget ? parseSize(flags.memBudget, "--mem-budget") : undefined;
-        const model = openLoadedModel(path, { contextLength: Math.max(256, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType), memoryBudget });
+        const model = openLoadedModel(path, { contextLength: Math.max(256, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType), memoryBudget, hugePages: flags.hugePages });
         const loadMs = performance.now() - t0;
         const m = model.model;
         const vocab = m.config.vocabSize;
@@ -187,6 +190,9 @@ export function registerBench(program: Command): void {
           peak_rss_mb: peakRssMb(),
           memory_mode: m.memoryMode,
           mem_budget_mb: memoryBudget !== undefined ? round(memoryBudget / 1048576) : null,
+          // The share of the mapped weights in 2 MiB pages after the runs, and whether the load re-read them for it.
+          huge_page_share: hugePageShare(m.file),
+          huge_pages_reread: m.hugePages.hugeShareAfter !== null,
           mapping_resident_max_mb: m.streamer ? round(m.streamer.maxResidentBytes / 1048576) : null,
           disk_read_mb_per_token: tg.length ? round(readDuringTg / 1048576 / (n * tg.length)) : null,
           speculative,
@@ -209,8 +215,9 @@ export function registerBench(program: Command): void {
           console.log(`| ${name} | ${r.variant} | ${r.threads} | greedy${r.n} + draft ${s.draft} | ${s.draft_tok_s} ± ${s.draft_tok_s_sd} (×${s.speedup}, ${Math.round(s.acceptance_rate * 100)}% accepted) |`);
         }
       }
-      console.log(`load ${results[0].load_ms} ms · time to first token ${results[0].ttft_ms} ms · peak RSS ${results[0].peak_rss_mb} MB · weights ${results[0].memory_mode}`);
       const r0 = results[0];
+      const huge = r0.huge_page_share === null ? "" : ` · ${Math.round(r0.huge_page_share * 100)}% in 2 MiB pages${r0.huge_pages_reread ? " (re-read at load)" : ""}`;
+      console.log(`load ${r0.load_ms} ms · time to first token ${r0.ttft_ms} ms · peak RSS ${r0.peak_rss_mb} MB · weights ${r0.memory_mode}${huge}`);
       if (r0.memory_mode === "streaming") console.log(`streaming: at most ${r0.mapping_resident_max_mb} MB of weights resident, ${r0.disk_read_mb_per_token} MB read from disk per generated token`);
     });
 }

@@ -68,6 +68,8 @@ export interface ModelFlags {
   chatTemplate?: string;
   memBudget?: string;
   kvType?: string;
+  /** false with --no-huge-pages. */
+  hugePages?: boolean;
 }
 
 export function parseKvType(text: string | undefined): "f16" | "q8_0" {
@@ -86,7 +88,7 @@ export async function openFromFlags(flags: ModelFlags): Promise<{ model: LoadedM
   const memoryBudget = flags.memBudget ? parseSize(flags.memBudget, "--mem-budget") : availableMemory();
   const t0 = performance.now();
   const kvType = parseKvType(flags.kvType);
-  const model = openLoadedModel(path, { contextLength, chatTemplateFile: flags.chatTemplate, memoryBudget, kvType });
+  const model = openLoadedModel(path, { contextLength, chatTemplateFile: flags.chatTemplate, memoryBudget, kvType, hugePages: flags.hugePages });
   return { model, loadMs: performance.now() - t0, path };
 }
 

@@ -61,6 +61,7 @@ export function addGenerationOptions(command: Command, defaults: { n: string; te
     .option("--chat-template <file>", "a Jinja chat template to use instead of the model's")
     .option("--mem-budget <size>", "memory the model may use, e.g. 6G (default: available memory)")
     .option("--kv-type <type>", "KV cache storage: f16 or q8_0 (half the memory)", "f16")
+    .option("--no-huge-pages", "use the weights as the page cache holds them, without re-reading a cached file into 2 MiB pages")
     .option("--draft <alias|path|lookup>", "speculative decoding (greedy): a draft model with the same vocabulary, or prompt lookup")
     .option("--draft-max <n>", "most tokens drafted per step", "8")
     .option("--draft-min <n>", "fewest drafted tokens worth a verification pass", "1")

@@ -13,6 +13,7 @@ import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../na
 import { readConfig, type ModelConfig } from "./config.ts";
 import { KvCache, type KvType } from "./kv-cache.ts";
 import { defaultBatchSize, estimateMemory, planMemory, streamingBytes, type MemoryEstimate, type MemoryMode } from "./memory.ts";
+import { mapWeightsInHugePages, type HugePageReport } from "./huge-pages.ts";
 import { streamingWindowBytes, WeightStreamer } from "./streaming.ts";
 import { loadWeights, type ModelWeights, type Weight } from "./weights.ts";
 
@@ -45,6 +46,11 @@ export interface ModelOptions {
   memoryBudget?: number;
   /** KV cache storage: f16 (default, as llama.cpp) or q8_0. */
   kvType?: KvType;
+  /**
+   * Re-read a cached file whose pages map as 4 KiB pages so that they map as 2 MiB ones (huge-pages.ts);
+   * on by default. Off: the mapping is used as the page cache holds it.
+   */
+  hugePages?: boolean;
 }
 
 /**
@@ -73,6 +79,8 @@ export class Model {
   readonly memoryMode: MemoryMode;
   /** Q4_0, Q4_K and IQ4_NL products in llama.cpp's repacked order (repackedOrderFor). */
   readonly repackedOrder: boolean;
+  /** How the weights' mapping stood in 2 MiB pages at load, and whether it was read again (huge-pages.ts). */
+  readonly hugePages: HugePageReport;
 
   // Activations, one row per token of the current chunk.
   private readonly x: Float32Array;
@@ -123,6 +131,7 @@ export class Model {
         ? new WeightStreamer(file, c.layerCount, this.weights.tokenEmbedding, this.weights.output, options.memoryBudget! - streamingBytes(this.memory, window))
         : null;
     this.streamer?.dropCached();
+    this.hugePages = this.memoryMode === "resident" && options.hugePages !== false ? mapWeightsInHugePages(file) : { hugeShareBefore: null, hugeShareAfter: null, ms: 0 };
     const qWidth = c.headCount * c.headDim;
     const kWidth = c.kvHeadCount * c.headDim;
     const vWidth = c.kvHeadCount * c.valueDim;
