@@ -1059,7 +1059,8 @@ pub fn prepareTile(comptime t: b.TensorType, x: [*]const b.Block(b.activationTyp
             const bx = &x[k * stride + blk];
             d[k] = h(bx.d);
             if (t == .q4_1 or t == .q5_1) sv[k] = h(bx.s);
-            sc.qs[blk][k] = bx.qs;
+            // Q8_0 with AVX-512: stored as unsigned bytes c + 128, for simpleTileQ8_0Offset.
+            sc.qs[blk][k] = if (t == .q8_0 and has_avx512) @bitCast(@as(U8x32, @bitCast(bx.qs)) ^ @as(U8x32, @splat(0x80))) else bx.qs;
         }
         sc.d[blk] = @bitCast(d);
         sc.s[blk] = @bitCast(sv);
@@ -1073,6 +1074,7 @@ pub fn prepareTile(comptime t: b.TensorType, x: [*]const b.Block(b.activationTyp
 /// weight block rather than per token, and each token's dw·dx is broadcast from memory — a load, not a
 /// shuffle needing its own index register (with eight tokens those indices spilled).
 fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.Block(t), out: []f32, sc: *const PreparedTile) void {
+    if (t == .q8_0 and has_avx512) return simpleTileQ8_0Offset(n, w, out, sc);
     const signed = comptime (t != .q4_1 and t != .q5_1);
     const vectors = (n + 7) / 8;
     var acc: [n]F32x8 = @splat(@splat(0));
@@ -1095,6 +1097,41 @@ fn simpleTilePrepared(comptime t: b.TensorType, comptime n: usize, w: []const b.
         };
     }
     inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + summs[k / 8][k % 8];
+}
+
+/// simpleTilePrepared for Q8_0 with AVX-512, in five instructions per token and block instead of seven — the
+/// tile had been bound by how many it issues (a prefill of a Q8_0 model spends 83% of its time here). The
+/// activations are prepared as unsigned bytes (c + 128), so that vpdpbusd takes them against the signed weights
+/// as they are, with no sign trick per token; it starts from −128 × each lane's weight sum, formed once per
+/// block, so each lane is the same exact integer as before; and the fused step takes its dw·dx by an embedded
+/// broadcast from memory. The same lanes, the same float steps: the same bits.
+fn simpleTileQ8_0Offset(comptime n: usize, w: []const b.BlockQ8_0, out: []f32, sc: *const PreparedTile) void {
+    const vectors = (n + 7) / 8;
+    var acc: [n]F32x8 = @splat(@splat(0));
+    var products: [vectors]F32x8 align(32) = undefined;
+    for (w, 0..) |*bw, blk| {
+        const q: I8x32 = bw.qs;
+        const start = -%dpbusd(@splat(0), @splat(0x80), q);
+        const dw: F32x8 = @splat(h(bw.d));
+        inline for (0..vectors) |v| products[v] = dw * sc.d[blk][v];
+        inline for (0..n) |k| {
+            const lanes = dpbusd(start, @bitCast((&sc.qs[blk][k]).*), q);
+            acc[k] = fusedMulAddBroadcast(acc[k], toF32x8(lanes), @ptrCast(&products), k);
+        }
+    }
+    // simpleTilePrepared adds its (zero) m·s sums here: + 0 keeps a −0 sum's sign as it does.
+    inline for (0..n) |k| out[k] = simd.hsum8(acc[k]) + 0.0;
+}
+
+/// x · v[k] + acc, v[k] broadcast to every lane from memory by the fused step itself (AVX-512's {1to8}): one
+/// instruction where broadcastLane and the fused step were two. v was just stored: volatile, memory clobber.
+inline fn fusedMulAddBroadcast(acc: F32x8, x: F32x8, v: *const [max_tile + 7 - (max_tile + 7) % 8]f32, comptime k: usize) F32x8 {
+    return asm volatile (std.fmt.comptimePrint("vfmadd231ps {d}(%[v]){{1to8}}, %[x], %[ret]", .{k * 4})
+        : [ret] "=v" (-> F32x8),
+        : [x] "v" (x),
+          [v] "r" (v),
+          [acc] "0" (acc),
+        : .{ .memory = true });
 }
 
 /// laneSums(w, c) with |w| given: ggml's sign trick when the caller forms |w| once for several c.
