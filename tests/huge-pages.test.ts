@@ -4,7 +4,7 @@
  * file alone that already does, or that is not cached (looking would cost a read).
  */
 import { describe, expect, test } from "bun:test";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hugePageShare, mapWeightsInHugePages } from "../src/model/huge-pages.ts";
 import { dropFileCache, mapFile, residentBytes } from "../src/native/index.ts";
@@ -90,4 +90,24 @@ describe("weights mapped in 2 MiB pages", () => {
     expect(reread.huge_pages_reread).toBe(true);
     expect(reread.huge_page_share).toBeGreaterThanOrEqual(0.9);
   }, 120_000);
+
+  test("a file whose re-read gives no 2 MiB folios (tmpfs) is not read again: the 4 MiB probe tells", () => {
+    // tmpfs keeps its pages in small folios here (shmem huge pages off), and a drop does not release them.
+    expect(readFileSync("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "utf8")).toContain("[never]");
+    const shm = mkdtempSync(join("/dev/shm", "zinc-huge-pages-"));
+    try {
+      const path = join(shm, "weights.bin");
+      writeRandomFile(path, 64 << 20);
+      const m = mapFile(path);
+      try {
+        const report = mapWeightsInHugePages({ path, address: m.address, fileSize: m.size });
+        expect(report.hugeShareBefore).toBe(0);
+        expect(report.hugeShareAfter).toBeNull();
+      } finally {
+        m.unmap();
+      }
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
+  });
 });

@@ -14,11 +14,12 @@
  *
  * That costs one read of the file (about 2.5 s for a 4.4 GiB file on this machine's disk), once — afterwards
  * the cache holds large folios, for every later load too. It is done only when the file is mostly cached
- * already (so looking costs no I/O) and mostly in small pages, and never in streaming mode.
+ * already (so looking costs no I/O) and mostly in small pages, when re-reading its first 4 MiB showed that it
+ * gives 2 MiB folios, and never in streaming mode.
  */
 import { readFileSync } from "node:fs";
 import type { GgufFile } from "../gguf/reader.ts";
-import { adviseMemory, dropFileCache, madvice, residentBytes } from "../native/index.ts";
+import { adviseMemory, dropFileCache, madvice, mapFile, residentBytes } from "../native/index.ts";
 
 /** Files below this size fit in the caches well enough that their page size does not show. */
 const smallestWorthIt = 32 << 20;
@@ -62,6 +63,30 @@ export function mappedPages(address: number, size: number): MappedPages | null {
   return pages;
 }
 
+/** The window the probe re-reads: two 2 MiB pages. */
+const probeBytes = 4 << 20;
+
+/**
+ * Whether reading the file again brings it in 2 MiB folios: its first 4 MiB are dropped and read back through a
+ * second mapping, whose own smaps entry then tells. Where it does not (a filesystem without large folios, a
+ * tmpfs, whose pages a drop does not release) the whole file would otherwise be read again at every load,
+ * for nothing.
+ */
+function rereadGivesHugePages(file: Pick<GgufFile, "path" | "address" | "fileSize">): boolean {
+  // Out of this mapping first: the cache drops only pages no one maps. The drop writes back a file still
+  // dirty from being written (a fresh copy) first.
+  adviseMemory(file.address, probeBytes, madvice.dontNeed);
+  dropFileCache(file.path);
+  const probe = mapFile(file.path);
+  try {
+    if (adviseMemory(probe.address, probeBytes, madvice.populateRead) !== 0) return false;
+    const pages = mappedPages(probe.address, probe.size);
+    return pages !== null && pages.huge >= 2 << 20;
+  } finally {
+    probe.unmap();
+  }
+}
+
 export interface HugePageReport {
   /** The share of the mapping in 2 MiB pages when looked at (before any re-read); null when not looked. */
   hugeShareBefore: number | null;
@@ -88,7 +113,7 @@ export function mapWeightsInHugePages(file: Pick<GgufFile, "path" | "address" | 
   const before = mappedPages(address, size);
   if (!before || before.rss === 0) return report(null, null);
   const shareBefore = before.huge / before.rss;
-  if (shareBefore >= hugeShareWanted) return report(shareBefore, null);
+  if (shareBefore >= hugeShareWanted || !rereadGivesHugePages(file)) return report(shareBefore, null);
   // Unmap the pages from this process (a read-only private mapping: nothing of ours is lost), drop them from the
   // page cache (pages another process maps stay, and stay small), and fault them back in: the readahead for
   // these faults reads 2 MiB folios.
