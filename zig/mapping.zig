@@ -10,14 +10,9 @@ pub fn mapFile(path: [*:0]const u8) ![]align(std.heap.page_size_min) const u8 {
     const st = try posix.fstat(fd);
     const size: usize = @intCast(st.size);
     if (size == 0) return error.EmptyFile;
-    const m = try posix.mmap(null, size, posix.PROT.READ, .{ .TYPE = .PRIVATE }, fd, 0);
-    // Page-cache folios of 2 MiB map as 2 MiB pages (the kernel aligns a large file mapping to 2 MiB), and
-    // decode, which streams every weight once per token, then misses the TLB 512× less often and the
-    // prefetchers are not stopped at every 4 KiB. A file read in through faults gets such folios mostly;
-    // with this advice the readahead for those faults asks for 2 MiB folios throughout. Advice only: a kernel
-    // without transparent huge pages refuses it, and the mapping works as before.
-    _ = linux.madvise(m.ptr, m.len, linux.MADV.HUGEPAGE);
-    return m;
+    // No MADV_HUGEPAGE here: a resident model asks for it (src/model/huge-pages.ts); streaming must not, as
+    // its faults would then read 2 MiB around every small tensor they touch.
+    return try posix.mmap(null, size, posix.PROT.READ, .{ .TYPE = .PRIVATE }, fd, 0);
 }
 
 pub fn errnoOf(err: anyerror) i32 {

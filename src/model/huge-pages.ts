@@ -6,7 +6,7 @@
  *
  * Whether a file maps through 2 MiB pages is decided by the page cache, not by us: the kernel maps a 2 MiB
  * folio with one PMD entry, and small folios with 4 KiB entries. Pages read in through this process's faults
- * come in 2 MiB folios (the mapping is advised MADV_HUGEPAGE, zig/mapping.zig); but a file still cached as it
+ * come in 2 MiB folios (the mapping is advised MADV_HUGEPAGE, adviseHugePages); but a file still cached as it
  * was written (a download, a copy, a quantize) or as another program read it (llama.cpp's WILLNEED readahead)
  * sits in small folios, and stays so for as long as it stays cached. The kernel offers no way to merge a
  * regular file's folios in place (MADV_COLLAPSE needs CONFIG_READ_ONLY_THP_FOR_FS, which distributions leave
@@ -63,6 +63,17 @@ export function mappedPages(address: number, size: number): MappedPages | null {
   return pages;
 }
 
+/**
+ * Asks for 2 MiB pages on a resident model's mapping (MADV_HUGEPAGE), before its weights are first touched:
+ * the readahead for its faults then reads 2 MiB folios throughout (a cold file maps 100% in 2 MiB pages
+ * instead of ~96%). Not in streaming mode: there each fault on a small tensor (a norm) would read the 2 MiB
+ * around it and keep it mapped, every layer resident at once (measured: Gemma-3-270M under a 64 MiB budget,
+ * 70 MB of weights resident instead of 17). Advice only: a kernel without transparent huge pages refuses it.
+ */
+export function adviseHugePages(file: Pick<GgufFile, "address" | "fileSize">): void {
+  if (process.platform === "linux" && file.address !== 0) adviseMemory(file.address, file.fileSize, madvice.hugePage);
+}
+
 /** The window the probe re-reads: two 2 MiB pages. */
 const probeBytes = 4 << 20;
 
@@ -79,6 +90,7 @@ function rereadGivesHugePages(file: Pick<GgufFile, "path" | "address" | "fileSiz
   dropFileCache(file.path);
   const probe = mapFile(file.path);
   try {
+    adviseHugePages({ address: probe.address, fileSize: probe.size });
     if (adviseMemory(probe.address, probeBytes, madvice.populateRead) !== 0) return false;
     const pages = mappedPages(probe.address, probe.size);
     return pages !== null && pages.huge >= 2 << 20;
@@ -106,6 +118,7 @@ export function mapWeightsInHugePages(file: Pick<GgufFile, "path" | "address" | 
   const report = (hugeShareBefore: number | null, hugeShareAfter: number | null): HugePageReport => ({ hugeShareBefore, hugeShareAfter, ms: performance.now() - started });
   const { address, fileSize: size } = file;
   if (process.platform !== "linux" || address === 0 || size < smallestWorthIt) return report(null, null);
+  adviseHugePages(file);
   if (residentBytes(address, size) < cachedShareToLook * size) return report(null, null);
   // Fault the whole mapping in from the cache (MADV_POPULATE_READ, Linux 5.14): cheap for cached pages, and it
   // is the work the first token would do anyway. Only then does smaps say how the pages are mapped.

@@ -133,9 +133,13 @@ export class WeightStreamer {
 
   /**
    * Streaming starts from an empty page cache for the file (pages another process left cached would count),
-   * and without the header: the metadata and vocabulary were parsed at load and are not read again.
+   * and without the header: the metadata and vocabulary were parsed at load and are not read again. What the
+   * load touched (the header, the norms it copied out) is unmapped first: the cache keeps a folio any page of
+   * which is mapped, and a file cached in 2 MiB folios would keep 2 MiB of every layer (measured: 70 MB of
+   * Gemma-3-270M's weights resident under a 64 MiB budget, against 28 from a cold file).
    */
   dropCached(): void {
+    adviseMemory(this.file.address, this.file.fileSize, madvice.dontNeed);
     dropFileCache(this.file.path);
     const dataStart = Math.min(...this.file.tensors.map((t) => t.offset));
     const headerEnd = floorBlock(this.file.address + dataStart);

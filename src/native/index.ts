@@ -420,7 +420,7 @@ export function mapFile(path: string): FileMapping {
   };
 }
 
-export const madvice = { normal: 0, random: 1, sequential: 2, willNeed: 3, dontNeed: 4, pageOut: 21, populateRead: 22 } as const;
+export const madvice = { normal: 0, random: 1, sequential: 2, willNeed: 3, dontNeed: 4, hugePage: 14, pageOut: 21, populateRead: 22 } as const;
 
 export function adviseMemory(address: number, size: number, advice: number): number {
   return loadKernels().native.zinc_madvise(nativeAddress(address), size, advice);
