@@ -785,8 +785,8 @@ pub const PreparedActivations = struct {
     s: [max_prepared_blocks]f32,
     /// Q4_0: 8 × each lane's activation sum; Q5_0: 16 × — what the unsigned levels' offset adds to a lane.
     offsets: [max_prepared_blocks]I32x8,
-    /// Q4_0 with AVX-512 only (decodeRowsRepackedQ4_0Wide); nothing elsewhere, where worker stacks are tight.
-    pairs: if (has_avx512) PreparedPairs else void,
+    /// Q4_0 with AVX2 (decodeRowsRepackedQ4_0Wide); nothing elsewhere, where worker stacks are tight.
+    pairs: if (has_avx2) PreparedPairs else void,
 };
 
 /// The activations of decodeRowsRepackedQ4_0Wide, blocks in pairs.
@@ -808,7 +808,7 @@ pub fn prepareActivations(comptime t: b.TensorType, x: []const b.Block(b.activat
         const shift: u5 = if (t == .q4_0) 3 else 4;
         if (t == .q4_0 or t == .q5_0) p.offsets[i] = laneSumsUnsigned(@splat(1), bx.qs) << @splat(shift);
     }
-    if (t == .q4_0 and has_avx512) {
+    if (t == .q4_0 and has_avx2) {
         for (0..x.len / 2) |pair| {
             const x0: @Vector(32, i8) = x[2 * pair].qs;
             const x1: @Vector(32, i8) = x[2 * pair + 1].qs;
@@ -1184,7 +1184,7 @@ pub fn vecDotRepacked4Bit(comptime t: b.TensorType, x: []const b.Block(t), y: []
 pub fn decodeRowsRepacked4Bit(comptime t: b.TensorType, comptime r: usize, w: [*]const b.Block(t), row_stride: usize, x: []const b.BlockQ8_0, prepared: *const PreparedActivations, out: [*]f32, out_stride: usize) void {
     var acc: @Vector(r, f32) = @splat(0);
     var blk: usize = 0;
-    if (t == .q4_0 and has_avx512 and r == 4) {
+    if (t == .q4_0 and has_avx2 and r == 4) {
         blk = decodeRowsRepackedQ4_0Wide(w, row_stride, x.len, prepared, &acc);
     } else if (r == 4) while (blk + 2 <= x.len) : (blk += 2) {
         var lanes: [8]I32x8 = undefined;
@@ -1210,14 +1210,15 @@ pub fn decodeRowsRepacked4Bit(comptime t: b.TensorType, comptime r: usize, w: [*
     inline for (0..r) |i| out[i * out_stride] = acc[i];
 }
 
-/// decodeRowsRepacked4Bit's four-row step for Q4_0 with AVX-512 (VNNI, and word permutes): the same exact block
-/// sums and the same fused steps, in fewer instructions — decode of Q4_0 in this order had been bound by them
-/// (18 GB/s of weights on one thread where Q4_K's reached 24). A row's two blocks are one 256-bit load of
-/// their nibble bytes; the low nibbles and the high ones go through a vpdpbusd each into the same lanes
-/// (against the prepared pair layout), so that a row's vector holds [block 0 × 4 lanes, block 1 × 4 lanes];
-/// the four rows' eight block sums then come out of one in-lane transposition, already in the order the fused
-/// steps take them; and the eight f16 scales are gathered by two word permutes and a blend instead of eight
-/// word inserts. Returns the blocks done (all but an odd last one).
+/// decodeRowsRepacked4Bit's four-row step for Q4_0 with AVX2: the same exact block sums and the same fused
+/// steps, in fewer instructions — decode of Q4_0 in this order had been bound by them (with AVX-512, 18 GB/s
+/// of weights on one thread where Q4_K's reached 24). A row's two blocks are one 256-bit load of their nibble
+/// bytes; the low nibbles and the high ones are dotted into the same lanes (against the prepared pair layout;
+/// a vpdpbusd each with VNNI), so that a row's vector holds [block 0 × 4 lanes, block 1 × 4 lanes]; the four
+/// rows' eight block sums then come out of one in-lane transposition, already in the order the fused steps
+/// take them; and the eight f16 scales are gathered by shuffles of each row's first 32 bytes (two word
+/// permutes and a blend with AVX-512) instead of eight word inserts. Returns the blocks done (all but an odd
+/// last one).
 fn decodeRowsRepackedQ4_0Wide(w: [*]const b.BlockQ4_0, row_stride: usize, blocks: usize, prepared: *const PreparedActivations, acc: *@Vector(4, f32)) usize {
     const pairs = &prepared.pairs;
     var blk: usize = 0;
@@ -1229,8 +1230,8 @@ fn decodeRowsRepackedQ4_0Wide(w: [*]const b.BlockQ4_0, row_stride: usize, blocks
             const bytes: [*]const u8 = @ptrCast(&w[i * row_stride + blk]);
             // Block k is 18 bytes: its f16 scale, then 16 bytes of nibble pairs (value j low, j + 16 high).
             const q: U8x32 = std.simd.join(@as(@Vector(16, u8), bytes[2..18].*), @as(@Vector(16, u8), bytes[20..36].*));
-            const low = dpbusd(@splat(0), q & @as(U8x32, @splat(0x0F)), pairs.low[pair]);
-            sums[i] = dpbusd(low, q >> @splat(4), pairs.high[pair]);
+            const low = addLaneSumsUnsigned(@splat(0), q & @as(U8x32, @splat(0x0F)), pairs.low[pair]);
+            sums[i] = addLaneSumsUnsigned(low, q >> @splat(4), pairs.high[pair]);
             heads[i] = @bitCast(bytes[0..32].*);
         }
         // Lanes 4k..4k+3 of row i's vector: block k's partial sums. Pair rows 0/1 and 2/3 by dwords, then
