@@ -68,9 +68,9 @@ export function mappedPages(address: number, size: number): MappedPages | null {
  * the readahead for its faults then reads 2 MiB folios throughout (a cold file maps 100% in 2 MiB pages
  * instead of ~96%). Not in streaming mode: there each fault on a small tensor (a norm) would read the 2 MiB
  * around it and keep it mapped, every layer resident at once (measured: Gemma-3-270M under a 64 MiB budget,
- * 70 MB of weights resident instead of 17). Advice only: a kernel without transparent huge pages refuses it.
+ * 70 MB of weights resident instead of 28). Advice only: a kernel without transparent huge pages refuses it.
  */
-export function adviseHugePages(file: Pick<GgufFile, "address" | "fileSize">): void {
+function adviseHugePages(file: Pick<GgufFile, "address" | "fileSize">): void {
   if (process.platform === "linux" && file.address !== 0) adviseMemory(file.address, file.fileSize, madvice.hugePage);
 }
 
@@ -104,21 +104,19 @@ export interface HugePageReport {
   hugeShareBefore: number | null;
   /** The share after the re-read; null when there was none. */
   hugeShareAfter: number | null;
-  /** Milliseconds the look and the re-read took. */
-  ms: number;
 }
 
 /**
- * Makes a resident model's weights map through 2 MiB pages where the page cache holds them in small folios
- * (see the file comment). Advice and reads only: on a kernel that refuses any of it the mapping works as it
- * was.
+ * Makes a resident model's weights map through 2 MiB pages: advises the mapping (before the load touches it),
+ * and re-reads the file where the page cache holds it in small folios (see the file comment). Advice and reads
+ * only: on a kernel that refuses any of it the mapping works as it was.
  */
 export function mapWeightsInHugePages(file: Pick<GgufFile, "path" | "address" | "fileSize">): HugePageReport {
-  const started = performance.now();
-  const report = (hugeShareBefore: number | null, hugeShareAfter: number | null): HugePageReport => ({ hugeShareBefore, hugeShareAfter, ms: performance.now() - started });
+  const report = (hugeShareBefore: number | null, hugeShareAfter: number | null): HugePageReport => ({ hugeShareBefore, hugeShareAfter });
   const { address, fileSize: size } = file;
-  if (process.platform !== "linux" || address === 0 || size < smallestWorthIt) return report(null, null);
+  if (process.platform !== "linux" || address === 0) return report(null, null);
   adviseHugePages(file);
+  if (size < smallestWorthIt) return report(null, null);
   if (residentBytes(address, size) < cachedShareToLook * size) return report(null, null);
   // Fault the whole mapping in from the cache (MADV_POPULATE_READ, Linux 5.14): cheap for cached pages, and it
   // is the work the first token would do anyway. Only then does smaps say how the pages are mapped.

@@ -13,7 +13,7 @@ import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../na
 import { readConfig, type ModelConfig } from "./config.ts";
 import { KvCache, type KvType } from "./kv-cache.ts";
 import { defaultBatchSize, estimateMemory, planMemory, streamingBytes, type MemoryEstimate, type MemoryMode } from "./memory.ts";
-import { adviseHugePages, mapWeightsInHugePages, type HugePageReport } from "./huge-pages.ts";
+import { mapWeightsInHugePages, type HugePageReport } from "./huge-pages.ts";
 import { streamingWindowBytes, WeightStreamer } from "./streaming.ts";
 import { loadWeights, type ModelWeights, type Weight } from "./weights.ts";
 
@@ -124,7 +124,8 @@ export class Model {
     this.memory = estimateMemory(c, file.tensors.reduce((n, t) => n + t.byteSize, 0), this.contextLength, B, kvType);
     const window = streamingWindowBytes(file, c.layerCount);
     this.memoryMode = options.memoryBudget !== undefined ? planMemory(this.memory, window, options.memoryBudget, this.contextLength) : "resident";
-    if (this.memoryMode === "resident" && options.hugePages !== false) adviseHugePages(file);
+    // Before the load touches the weights: the 2 MiB advice decides how its faults read them in.
+    this.hugePages = this.memoryMode === "resident" && options.hugePages !== false ? mapWeightsInHugePages(file) : { hugeShareBefore: null, hugeShareAfter: null };
     this.weights = loadWeights(file, c, (t, out) => this.dequantizeTensor(t, out));
     this.repackedOrder = repackedOrderFor(file.tensors.map((t) => t.type.name));
     this.streamer =
@@ -132,7 +133,6 @@ export class Model {
         ? new WeightStreamer(file, c.layerCount, this.weights.tokenEmbedding, this.weights.output, options.memoryBudget! - streamingBytes(this.memory, window))
         : null;
     this.streamer?.dropCached();
-    this.hugePages = this.memoryMode === "resident" && options.hugePages !== false ? mapWeightsInHugePages(file) : { hugeShareBefore: null, hugeShareAfter: null, ms: 0 };
     const qWidth = c.headCount * c.headDim;
     const kWidth = c.kvHeadCount * c.headDim;
     const vWidth = c.kvHeadCount * c.valueDim;
