@@ -133,7 +133,7 @@ export class WeightStreamer {
 
   /**
    * Streaming starts from an empty page cache for the file (pages another process left cached would count),
-   * and without the header: the metadata and vocabulary were parsed at load and are not read again. What the
+   * and without the header: the metadata and vocabulary were parsed at load and are not read again. All the
    * load touched (the header, the norms it copied out) is unmapped first: the cache keeps a folio any page of
    * which is mapped, and a file cached in 2 MiB folios would keep 2 MiB of every layer (measured: 70 MB of
    * Gemma-3-270M's weights resident under a 64 MiB budget, against 28 from a cold file).
@@ -141,9 +141,6 @@ export class WeightStreamer {
   dropCached(): void {
     adviseMemory(this.file.address, this.file.fileSize, madvice.dontNeed);
     dropFileCache(this.file.path);
-    const dataStart = Math.min(...this.file.tensors.map((t) => t.offset));
-    const headerEnd = floorBlock(this.file.address + dataStart);
-    if (headerEnd > this.file.address) adviseMemory(this.file.address, headerEnd - this.file.address, madvice.pageOut);
   }
 
   /** After the embedding lookup: release the rows it touched (the whole tensor, in whole blocks). */

@@ -71,7 +71,7 @@ inline fn psign(c: I8x32, a: I8x32) I8x32 {
 const has_vnni = builtin.cpu.arch == .x86_64 and std.Target.x86.featureSetHas(builtin.cpu.features, .avx512vnni) and
     std.Target.x86.featureSetHas(builtin.cpu.features, .avx512vl);
 
-/// The avx512 variant: VNNI, and word permutes across two vectors (the decode of Q4_0 in the repacked order).
+/// The avx512 variant (AVX-512 with VNNI): the Q8_0 tile's embedded broadcasts (simpleTileQ8_0Offset).
 const has_avx512 = has_vnni and std.Target.x86.featureSetHas(builtin.cpu.features, .avx512bw);
 
 inline fn dpbusd(acc: I32x8, a: U8x32, c: I8x32) I32x8 {
