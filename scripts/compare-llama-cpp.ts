@@ -7,8 +7,12 @@
  * llama-bench comes from llama.cpp (for instance node-llama-cpp's bundled source built beside the repo:
  * see tests/fixtures/reference/README.md). Each round runs `llama-bench -r 1` then `zinc bench -r 1`; the
  * medians over rounds are compared, so both see the same machine state as far as a shared machine allows.
+ *
+ * Generation also reports each engine's GB/s of weights (tok/s × the bytes a token reads): decode is bound by
+ * memory, so this says how near each engine runs to the machine's read bandwidth, and how much room a ratio has.
  */
 import { join } from "node:path";
+import { openGguf } from "../src/gguf/reader.ts";
 
 const args = process.argv.slice(2);
 const flag = (names: string[], fallback?: string) => {
@@ -26,19 +30,43 @@ if (!llamaBench || !model) {
   process.exit(2);
 }
 
+/** Stops with one line on stderr, as the CLI does (no stack trace for a bad file or a failing run). */
+function fail(message: string): never {
+  console.error(`compare-llama-cpp: ${message}`);
+  process.exit(1);
+}
+
+/** Bytes of weights a generated token reads: every tensor, except that a token embedding which is not also the
+ * output (an output.weight of its own) is read one row per token, so it is left out. */
+function weightBytesPerToken(path: string): number {
+  const file = openGguf(path);
+  try {
+    const ownOutput = file.tensors.some((t) => t.name === "output.weight");
+    return file.tensors.reduce((n, t) => n + (ownOutput && t.name === "token_embd.weight" ? 0 : t.byteSize), 0);
+  } finally {
+    file.close();
+  }
+}
+let bytesPerToken = 0;
+try {
+  bytesPerToken = weightBytesPerToken(model);
+} catch (e) {
+  fail(e instanceof Error ? e.message : String(e));
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const zincCli = join(import.meta.dir, "..", "src", "cli", "main.ts");
 const results = { llama: { pp: [] as number[], tg: [] as number[] }, zinc: { pp: [] as number[], tg: [] as number[] } };
 
 for (let round = 0; round < rounds; round++) {
   const llama = Bun.spawnSync([llamaBench, "-m", model, "-t", threads, "-p", p, "-n", n, "-r", "1", "-o", "json"], { stderr: "ignore" });
-  if (llama.exitCode !== 0) throw new Error(`llama-bench failed (exit ${llama.exitCode})`);
+  if (llama.exitCode !== 0) fail(`llama-bench failed (exit ${llama.exitCode}): run it alone to see why`);
   for (const test of JSON.parse(llama.stdout.toString())) {
     if (test.n_prompt > 0 && test.n_gen === 0) results.llama.pp.push(test.avg_ts);
     if (test.n_gen > 0 && test.n_prompt === 0) results.llama.tg.push(test.avg_ts);
   }
   const zinc = Bun.spawnSync([process.execPath, zincCli, "--threads", threads, "bench", "-m", model, "-p", p, "-n", n, "-r", "1", "--json"], { stderr: "inherit" });
-  if (zinc.exitCode !== 0) throw new Error(`zinc bench failed (exit ${zinc.exitCode})`);
+  if (zinc.exitCode !== 0) fail(`zinc bench failed (exit ${zinc.exitCode})`);
   const z = JSON.parse(zinc.stdout.toString());
   results.zinc.pp.push(z.pp_tok_s);
   results.zinc.tg.push(z.tg_tok_s);
@@ -48,10 +76,11 @@ for (let round = 0; round < rounds; round++) {
 const row = (test: "pp" | "tg", size: string) => {
   const l = median(results.llama[test]);
   const z = median(results.zinc[test]);
-  return { test: `${test}${size}`, llama_cpp_tok_s: Math.round(l * 100) / 100, zinc_tok_s: Math.round(z * 100) / 100, ratio: Math.round((z / l) * 100) / 100 };
+  const gbs = (tokS: number) => (test === "tg" ? `${((tokS * bytesPerToken) / 1e9).toFixed(1)}` : "");
+  return { test: `${test}${size}`, llama_cpp_tok_s: Math.round(l * 100) / 100, zinc_tok_s: Math.round(z * 100) / 100, ratio: Math.round((z / l) * 100) / 100, llama_cpp_gb_s: gbs(l), zinc_gb_s: gbs(z) };
 };
-const rows = [row("pp", p), row("tg", n)];
-console.log(`model ${model.split("/").pop()} · threads ${threads} · ${rounds} alternating rounds, medians`);
-console.log("| test | llama.cpp tok/s | zinc tok/s | zinc / llama.cpp |");
-console.log("|---|---|---|---|");
-for (const r of rows) console.log(`| ${r.test} | ${r.llama_cpp_tok_s} | ${r.zinc_tok_s} | ${r.ratio}× |`);
+const rows = [Number(p) > 0 ? row("pp", p) : null, Number(n) > 0 ? row("tg", n) : null].filter((r) => r !== null);
+console.log(`model ${model.split("/").pop()} · threads ${threads} · ${rounds} alternating rounds, medians · a generated token reads ${(bytesPerToken / 2 ** 20).toFixed(1)} MiB of weights`);
+console.log("| test | llama.cpp tok/s | zinc tok/s | zinc / llama.cpp | llama.cpp GB/s of weights | zinc GB/s of weights |");
+console.log("|---|---|---|---|---|---|");
+for (const r of rows) console.log(`| ${r.test} | ${r.llama_cpp_tok_s} | ${r.zinc_tok_s} | ${r.ratio}× | ${r.llama_cpp_gb_s} | ${r.zinc_gb_s} |`);

@@ -1,0 +1,80 @@
+/**
+ * scripts/compare-llama-cpp.ts against a stand-in llama-bench (a shell script printing llama-bench's JSON with
+ * fixed speeds): the rounds alternate, the medians and ratios come from both engines' figures, and generation's
+ * GB/s is tok/s times the bytes a token reads (the token embedding left out when the model has its own output).
+ */
+import { describe, expect, test } from "bun:test";
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { openGguf } from "../src/gguf/reader.ts";
+import { repoRoot, scratchDir, sharedDir } from "./helpers.ts";
+
+const stories = join(sharedDir, "fixtures", "models", "stories260K.gguf");
+const dir = scratchDir("compare");
+
+/** A llama-bench that logs its arguments and reports 100 tok/s for pp and 40, 50, 60… for tg, round after round. */
+function fakeLlamaBench(): { path: string; log: string } {
+  const path = join(dir, "llama-bench");
+  const log = join(dir, "calls.log");
+  const state = join(dir, "round");
+  writeFileSync(state, "0");
+  writeFileSync(
+    path,
+    `#!/bin/bash
+echo "$@" >> ${log}
+r=$(cat ${state}); echo $((r + 1)) > ${state}
+echo '[{"n_prompt": 16, "n_gen": 0, "avg_ts": 100}, {"n_prompt": 0, "n_gen": 8, "avg_ts": '$((40 + 10 * r))'}]'
+`,
+  );
+  chmodSync(path, 0o755);
+  return { path, log };
+}
+
+describe("scripts/compare-llama-cpp.ts", () => {
+  test("alternates both engines, prints medians, ratios and generation's GB/s of weights", () => {
+    const fake = fakeLlamaBench();
+    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", fake.path, "-m", stories, "-p", "16", "-n", "8", "--rounds", "3"], {
+      env: { ...process.env, ZINC_RESULTS: join(dir, "results.jsonl") },
+      stderr: "pipe",
+    });
+    const out = proc.stdout.toString();
+    expect(proc.exitCode).toBe(0);
+    // One llama-bench run per round, each of one repetition on the asked file and threads.
+    const calls = readFileSync(fake.log, "utf8").trim().split("\n");
+    expect(calls).toHaveLength(3);
+    for (const c of calls) expect(c).toBe(`-m ${stories} -t 2 -p 16 -n 8 -r 1 -o json`);
+    expect(proc.stderr.toString().match(/^round \d\/3: /gm)).toHaveLength(3);
+
+    const file = openGguf(stories);
+    const tensors = file.tensors.map((t) => ({ name: t.name, bytes: t.byteSize }));
+    file.close();
+    // stories260K has its own output matrix, so the token embedding is read a row at a time, not whole.
+    expect(tensors.some((t) => t.name === "output.weight")).toBe(true);
+    const perToken = tensors.filter((t) => t.name !== "token_embd.weight").reduce((n, t) => n + t.bytes, 0);
+    expect(out).toContain(`a generated token reads ${(perToken / 2 ** 20).toFixed(1)} MiB of weights`);
+
+    const cells = (test: string) => out.split("\n").find((l) => l.startsWith(`| ${test} |`))!.split("|").slice(2, -1).map((c) => c.trim());
+    const [llamaPp, zincPp, ratioPp, gbPpLlama, gbPpZinc] = cells("pp16");
+    expect(Number(llamaPp)).toBe(100);
+    expect(Number(ratioPp.replace("×", ""))).toBeCloseTo(Number(zincPp) / 100, 2);
+    expect([gbPpLlama, gbPpZinc]).toEqual(["", ""]);
+    const [llamaTg, zincTg, ratioTg, gbTgLlama, gbTgZinc] = cells("tg8");
+    expect(Number(llamaTg)).toBe(50); // the median of 40, 50, 60
+    expect(Number(ratioTg.replace("×", ""))).toBeCloseTo(Number(zincTg) / 50, 2);
+    expect(Number(gbTgLlama)).toBeCloseTo((50 * perToken) / 1e9, 1);
+    expect(Number(gbTgZinc)).toBeCloseTo((Number(zincTg) * perToken) / 1e9, 1);
+  });
+
+  test("a failing llama-bench or a missing model stops it with one line", () => {
+    const path = join(dir, "failing-llama-bench");
+    writeFileSync(path, "#!/bin/bash\nexit 3\n");
+    chmodSync(path, 0o755);
+    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", path, "-m", stories, "--rounds", "1"], { stderr: "pipe" });
+    expect(proc.exitCode).toBe(1);
+    expect(proc.stderr.toString()).toBe("compare-llama-cpp: llama-bench failed (exit 3): run it alone to see why\n");
+    const missing = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", path, "-m", join(dir, "none.gguf")], { stderr: "pipe" });
+    expect(missing.exitCode).toBe(1);
+    expect(missing.stderr.toString().trim().split("\n")).toHaveLength(1);
+    expect(missing.stderr.toString()).toContain("none.gguf");
+  });
+});
