@@ -310,6 +310,37 @@ test "Q4_0 and IQ4_NL matrices of rows in multiples of 8 are summed in llama.cpp
     };
 }
 
+test "Q4_0 decode of long rows (the non-temporal prefetching path) gives the repacked order's bits" {
+    var pool: threadpool.Pool = undefined;
+    try pool.init(std.testing.allocator, 2);
+    defer pool.deinit();
+    const allocator = std.testing.allocator;
+    var prng = std.Random.DefaultPrng.init(79);
+    const rand = prng.random();
+    const reference = @import("quants/reference.zig");
+    // 8224 and 8256 columns: past the long-row threshold, an odd and an even number of blocks; 40 rows, so
+    // that each thread's streams are longer than one row and the prefetches run past a row into the next.
+    const rows = 40;
+    for ([_]usize{ 257, 258 }) |blocks| {
+        const cols = blocks * b.qk;
+        const wf = try allocator.alloc(f32, cols);
+        defer allocator.free(wf);
+        const weights = try allocator.alloc(b.BlockQ4_0, rows * blocks);
+        defer allocator.free(weights);
+        for (0..rows) |r| {
+            for (wf) |*v| v.* = rand.floatNorm(f32);
+            reference.quantizeRow(.q4_0, wf, weights[r * blocks ..][0..blocks]);
+        }
+        for (wf) |*v| v.* = rand.floatNorm(f32) * 3;
+        const xa = try allocator.alloc(b.BlockQ8_0, blocks);
+        defer allocator.free(xa);
+        QuantizeRows(.q8_0, .activations).run(&pool, wf.ptr, xa.ptr, 1, cols);
+        var y: [rows]f32 = undefined;
+        Matmul(.q4_0).run(&pool, weights.ptr, xa.ptr, &y, rows, cols, 1, .{ .repacked = true });
+        for (0..rows) |r| try std.testing.expectEqual(vec_dot.vecDotRepacked4Bit(.q4_0, weights[r * blocks ..][0..blocks], xa), y[r]);
+    }
+}
+
 test "Q4_K matrices of rows in multiples of 8 are summed in llama.cpp's repacked order when asked: gemm for a batch's first T - T mod 4 tokens, gemv for the rest" {
     var pool: threadpool.Pool = undefined;
     try pool.init(std.testing.allocator, 2);

@@ -1185,7 +1185,7 @@ pub fn decodeRowsRepacked4Bit(comptime t: b.TensorType, comptime r: usize, w: [*
     var acc: @Vector(r, f32) = @splat(0);
     var blk: usize = 0;
     if (t == .q4_0 and has_avx2 and r == 4) {
-        blk = decodeRowsRepackedQ4_0Wide(w, row_stride, x.len, prepared, &acc);
+        blk = if (x.len >= long_row_blocks_q4_0) decodeRowsRepackedQ4_0Wide(true, w, row_stride, x.len, prepared, &acc) else decodeRowsRepackedQ4_0Wide(false, w, row_stride, x.len, prepared, &acc);
     } else if (r == 4) while (blk + 2 <= x.len) : (blk += 2) {
         var lanes: [8]I32x8 = undefined;
         var dw: @Vector(8, f16) = undefined;
@@ -1210,6 +1210,20 @@ pub fn decodeRowsRepacked4Bit(comptime t: b.TensorType, comptime r: usize, w: [*
     inline for (0..r) |i| out[i * out_stride] = acc[i];
 }
 
+/// Long rows: from 8192 columns a row's Q8_0 activations (34 bytes per 32 values, with their prepared pairs)
+/// fill most of the 32 KB L1, the four weight streams passing through evict them, and one thread's Q4_0 decode
+/// fell from 22–24 to 17–18 GB/s of weights (3584 against 18944 columns). There the weights are prefetched
+/// non-temporally ahead of use (prefetchWeights), so that their lines are the first to leave: 17–18 → 19–21
+/// GB/s on one thread, 25.7 → 31 on two (18944 × 3584). Shorter rows gain nothing from it, so they skip it.
+/// (Q4_K's decode gained 7–10% on one thread from the same and nothing on two; it is left without.)
+const long_row_blocks_q4_0 = 8192 / qk;
+
+/// A non-temporal prefetch 512 bytes (28 Q4_0 blocks) ahead of a weight stream: far enough to cover the memory's
+/// latency at one thread's pace, near enough to be used before it is evicted.
+inline fn prefetchWeights(bytes: [*]const u8) void {
+    @prefetch(bytes + 512, .{ .rw = .read, .locality = 0, .cache = .data });
+}
+
 /// decodeRowsRepacked4Bit's four-row step for Q4_0 with AVX2: the same exact block sums and the same fused
 /// steps, in fewer instructions — decode of Q4_0 in this order had been bound by them (with AVX-512, 18 GB/s
 /// of weights on one thread where Q4_K's reached 24). A row's two blocks are one 256-bit load of their nibble
@@ -1219,7 +1233,7 @@ pub fn decodeRowsRepacked4Bit(comptime t: b.TensorType, comptime r: usize, w: [*
 /// take them; and the eight f16 scales are gathered by shuffles of each row's first 32 bytes (two word
 /// permutes and a blend with AVX-512) instead of eight word inserts. Returns the blocks done (all but an odd
 /// last one).
-fn decodeRowsRepackedQ4_0Wide(w: [*]const b.BlockQ4_0, row_stride: usize, blocks: usize, prepared: *const PreparedActivations, acc: *@Vector(4, f32)) usize {
+fn decodeRowsRepackedQ4_0Wide(comptime prefetch: bool, w: [*]const b.BlockQ4_0, row_stride: usize, blocks: usize, prepared: *const PreparedActivations, acc: *@Vector(4, f32)) usize {
     const pairs = &prepared.pairs;
     var blk: usize = 0;
     while (blk + 2 <= blocks) : (blk += 2) {
@@ -1228,6 +1242,7 @@ fn decodeRowsRepackedQ4_0Wide(w: [*]const b.BlockQ4_0, row_stride: usize, blocks
         var heads: [4]@Vector(16, u16) = undefined;
         inline for (0..4) |i| {
             const bytes: [*]const u8 = @ptrCast(&w[i * row_stride + blk]);
+            if (prefetch) prefetchWeights(bytes);
             // Block k is 18 bytes: its f16 scale, then 16 bytes of nibble pairs (value j low, j + 16 high).
             const q: U8x32 = std.simd.join(@as(@Vector(16, u8), bytes[2..18].*), @as(@Vector(16, u8), bytes[20..36].*));
             const low = addLaneSumsUnsigned(@splat(0), q & @as(U8x32, @splat(0x0F)), pairs.low[pair]);
