@@ -10,6 +10,10 @@
  *
  * Generation also reports each engine's GB/s of weights (tok/s × the bytes a token reads): decode is bound by
  * memory, so this says how near each engine runs to the machine's read bandwidth, and how much room a ratio has.
+ * Each round also times a plain read of the file (scripts/read-bandwidth.ts, same threads): the pace no decoder
+ * can pass at that moment. Divided by llama.cpp's GB/s in the same round, it is the highest ratio the memory
+ * allowed; the median of those is printed beside the ratio. On a shared machine whose bandwidth swings, this
+ * tells a ratio the memory capped from one zinc could still raise.
  */
 import { join } from "node:path";
 import { openGguf } from "../src/gguf/reader.ts";
@@ -56,7 +60,8 @@ try {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const zincCli = join(import.meta.dir, "..", "src", "cli", "main.ts");
-const results = { llama: { pp: [] as number[], tg: [] as number[] }, zinc: { pp: [] as number[], tg: [] as number[] } };
+const readBandwidth = join(import.meta.dir, "read-bandwidth.ts");
+const results = { llama: { pp: [] as number[], tg: [] as number[] }, zinc: { pp: [] as number[], tg: [] as number[] }, read: [] as number[], allowed: [] as number[] };
 
 for (let round = 0; round < rounds; round++) {
   const llama = Bun.spawnSync([llamaBench, "-m", model, "-t", threads, "-p", p, "-n", n, "-r", "1", "-o", "json"], { stderr: "ignore" });
@@ -70,17 +75,24 @@ for (let round = 0; round < rounds; round++) {
   const z = JSON.parse(zinc.stdout.toString());
   results.zinc.pp.push(z.pp_tok_s);
   results.zinc.tg.push(z.tg_tok_s);
-  process.stderr.write(`round ${round + 1}/${rounds}: llama.cpp pp ${results.llama.pp.at(-1)?.toFixed(1)} tg ${results.llama.tg.at(-1)?.toFixed(1)} · zinc (${z.variant}) pp ${z.pp_tok_s} tg ${z.tg_tok_s}\n`);
+  const read = Bun.spawnSync([process.execPath, readBandwidth, model, "-t", threads, "--passes", "2", "--json"], { stderr: "inherit" });
+  if (read.exitCode !== 0) fail(`reading the file for its bandwidth failed (exit ${read.exitCode})`);
+  const readGbS: number = JSON.parse(read.stdout.toString()).read_gb_s;
+  results.read.push(readGbS);
+  const llamaTg = results.llama.tg.at(-1);
+  if (llamaTg !== undefined && bytesPerToken > 0) results.allowed.push(readGbS / ((llamaTg * bytesPerToken) / 1e9));
+  process.stderr.write(`round ${round + 1}/${rounds}: llama.cpp pp ${results.llama.pp.at(-1)?.toFixed(1)} tg ${llamaTg?.toFixed(1)} · zinc (${z.variant}) pp ${z.pp_tok_s} tg ${z.tg_tok_s} · file read at ${readGbS} GB/s\n`);
 }
 
 const row = (test: "pp" | "tg", size: string) => {
   const l = median(results.llama[test]);
   const z = median(results.zinc[test]);
   const gbs = (tokS: number) => (test === "tg" ? `${((tokS * bytesPerToken) / 1e9).toFixed(1)}` : "");
-  return { test: `${test}${size}`, llama_cpp_tok_s: Math.round(l * 100) / 100, zinc_tok_s: Math.round(z * 100) / 100, ratio: Math.round((z / l) * 100) / 100, llama_cpp_gb_s: gbs(l), zinc_gb_s: gbs(z) };
+  const allowed = test === "tg" && results.allowed.length > 0 ? `${median(results.allowed).toFixed(2)}×` : "";
+  return { test: `${test}${size}`, llama_cpp_tok_s: Math.round(l * 100) / 100, zinc_tok_s: Math.round(z * 100) / 100, ratio: Math.round((z / l) * 100) / 100, llama_cpp_gb_s: gbs(l), zinc_gb_s: gbs(z), allowed };
 };
 const rows = [Number(p) > 0 ? row("pp", p) : null, Number(n) > 0 ? row("tg", n) : null].filter((r) => r !== null);
-console.log(`model ${model.split("/").pop()} · threads ${threads} · ${rounds} alternating rounds, medians · a generated token reads ${(bytesPerToken / 2 ** 20).toFixed(1)} MiB of weights`);
-console.log("| test | llama.cpp tok/s | zinc tok/s | zinc / llama.cpp | llama.cpp GB/s of weights | zinc GB/s of weights |");
-console.log("|---|---|---|---|---|---|");
-for (const r of rows) console.log(`| ${r.test} | ${r.llama_cpp_tok_s} | ${r.zinc_tok_s} | ${r.ratio}× | ${r.llama_cpp_gb_s} | ${r.zinc_gb_s} |`);
+console.log(`model ${model.split("/").pop()} · threads ${threads} · ${rounds} alternating rounds, medians · a generated token reads ${(bytesPerToken / 2 ** 20).toFixed(1)} MiB of weights · the file read at ${median(results.read)} GB/s`);
+console.log("| test | llama.cpp tok/s | zinc tok/s | zinc / llama.cpp | llama.cpp GB/s of weights | zinc GB/s of weights | highest ratio the memory allowed |");
+console.log("|---|---|---|---|---|---|---|");
+for (const r of rows) console.log(`| ${r.test} | ${r.llama_cpp_tok_s} | ${r.zinc_tok_s} | ${r.ratio}× | ${r.llama_cpp_gb_s} | ${r.zinc_gb_s} | ${r.allowed} |`);

@@ -1,7 +1,8 @@
 /**
  * scripts/compare-llama-cpp.ts against a stand-in llama-bench (a shell script printing llama-bench's JSON with
  * fixed speeds): the rounds alternate, the medians and ratios come from both engines' figures, and generation's
- * GB/s is tok/s times the bytes a token reads (the token embedding left out when the model has its own output).
+ * GB/s is tok/s times the bytes a token reads (the token embedding left out when the model has its own output),
+ * and each round's plain read of the file gives the highest ratio the memory allowed.
  */
 import { describe, expect, test } from "bun:test";
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
@@ -63,6 +64,16 @@ describe("scripts/compare-llama-cpp.ts", () => {
     expect(Number(ratioTg.replace("×", ""))).toBeCloseTo(Number(zincTg) / 50, 2);
     expect(Number(gbTgLlama)).toBeCloseTo((50 * perToken) / 1e9, 1);
     expect(Number(gbTgZinc)).toBeCloseTo((Number(zincTg) * perToken) / 1e9, 1);
+
+    // Each round read the file too; the highest ratio the memory allowed is the median over rounds of that
+    // round's read GB/s over llama.cpp's GB/s (tg 40, 50, 60 in rounds 1–3).
+    const reads = [...proc.stderr.toString().matchAll(/file read at ([\d.]+) GB\/s/g)].map((m) => Number(m[1]));
+    expect(reads).toHaveLength(3);
+    for (const r of reads) expect(r).toBeGreaterThan(0);
+    const allowed = reads.map((r, i) => r / (((40 + 10 * i) * perToken) / 1e9)).sort((a, b) => a - b)[1];
+    expect(cells("tg8")[5]).toBe(`${allowed.toFixed(2)}×`);
+    expect(cells("pp16")[5]).toBe("");
+    expect(out).toContain(`the file read at ${[...reads].sort((a, b) => a - b)[1]} GB/s`);
   });
 
   test("a failing llama-bench or a missing model stops it with one line", () => {

@@ -5,7 +5,9 @@
 const std = @import("std");
 const threadpool = @import("threadpool.zig");
 
-const V = @Vector(4, u64);
+/// One cache line per load (a zmm register with AVX-512): two 32-byte loads per step read a 4 GB mapped file
+/// ~5% slower here (30–30.5 against 31–32 GB/s, 2 threads, in the same minutes).
+const V = @Vector(8, u64);
 
 /// Wrapping sum of the little-endian u64 words of `bytes` (any alignment) plus its trailing bytes, one at a
 /// time. The sum is what keeps the loads from being optimized away; it is also what the tests check.
@@ -26,14 +28,14 @@ const streams = 4;
 /// checksumReference, reading `streams` equal parts of `bytes` side by side (64 bytes of each per step), each
 /// into its own accumulator, so loads, not add latency, set the pace.
 pub fn checksum(bytes: []const u8) u64 {
-    const step = 2 * @sizeOf(V);
+    const step = @sizeOf(V);
     const part = bytes.len / (streams * step) * step;
     var acc: [streams]V = @splat(@splat(0));
     var i: usize = 0;
     while (i < part) : (i += step) {
         inline for (0..streams) |j| {
             const p = bytes[j * part + i ..][0..step];
-            acc[j] +%= @as(V, @bitCast(p[0..@sizeOf(V)].*)) +% @as(V, @bitCast(p[@sizeOf(V)..][0..@sizeOf(V)].*));
+            acc[j] +%= @as(V, @bitCast(p.*));
         }
     }
     var total: V = @splat(0);
