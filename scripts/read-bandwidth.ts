@@ -10,8 +10,6 @@
  * is not timed). Files past 4 GiB are timed over their first 4 GiB. compare-llama-cpp.ts runs this in every
  * round, so that its ratios come with the ceiling the memory set at that moment.
  */
-import { statSync } from "node:fs";
-import { ZincError } from "../src/errors.ts";
 import { mapWeightsInHugePages } from "../src/model/huge-pages.ts";
 import { chooseVariant, loadKernels, mapFile, parseThreadCount } from "../src/native/index.ts";
 
@@ -34,8 +32,6 @@ if (!Number.isInteger(passes) || passes < 1 || passes > 100) fail(`--passes ${fl
 
 try {
   const threads = parseThreadCount(flag(["-t", "--threads"], "2")!, "--threads");
-  const size = statSync(path, { throwIfNoEntry: false })?.size;
-  if (size === undefined) throw new ZincError(`cannot open ${path}: no such file`, "check the path");
   const kernels = loadKernels({ variant: chooseVariant(), threads });
   const file = mapFile(path);
   try {
