@@ -15,6 +15,7 @@ const ops = @import("ops.zig");
 const attention = @import("attention.zig");
 const mapping = @import("mapping.zig");
 const bandwidth = @import("bandwidth.zig");
+const simd = @import("simd.zig");
 
 /// Bumped whenever an exported signature or a shared constant changes; the loader refuses a mismatch
 /// (a stale zig-out/ from an older checkout) instead of calling with the wrong arguments.
@@ -45,7 +46,7 @@ export fn zinc_cpu_features() u64 {
 }
 
 export fn zinc_pool_init(thread_count: u32) i32 {
-    @import("simd.zig").initLibm();
+    simd.initLibm();
     if (thread_count == 0 or thread_count > 1024) return @intFromEnum(Status.invalid_argument);
     runtime.initPool(thread_count) catch |err| return @intFromEnum(switch (err) {
         error.OutOfMemory => Status.out_of_memory,
@@ -56,6 +57,24 @@ export fn zinc_pool_init(thread_count: u32) i32 {
 
 export fn zinc_pool_threads() u32 {
     return @intCast(runtime.pool().thread_count);
+}
+
+/// How many f32 bit patterns first, first + stride, … (count of them) simd.expfLanes rounds differently from the
+/// C library's expf: its test, which can sweep all 2^32.
+export fn zinc_expf_mismatches(first: u64, count: u64, stride: u64) u64 {
+    var bad: u64 = 0;
+    var i: u64 = 0;
+    while (i < count) : (i += 8) {
+        var x: @Vector(8, f32) = undefined;
+        inline for (0..8) |k| x[k] = @bitCast(@as(u32, @truncate(first +% (i + k) *% stride)));
+        const y = simd.expfLanes(8, x);
+        inline for (0..8) |k| {
+            const want = simd.expf(x[k]);
+            const same = @as(u32, @bitCast(y[k])) == @as(u32, @bitCast(want)) or (want != want and y[k] != y[k]);
+            if (i + k < count and !same) bad += 1;
+        }
+    }
+    return bad;
 }
 
 export fn zinc_pool_deinit() void {

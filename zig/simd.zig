@@ -96,6 +96,58 @@ pub fn initLibm() void {
 pub fn expf(x: f32) f32 {
     return if (libm()) |m| m.expf(x) else @exp(x);
 }
+
+/// expf on n lanes with the C library's bits: where glibc's expf is its FMA build (__expf_fma, which glibc
+/// picks on every x86-64 CPU with FMA and AVX2 — every CPU the avx2 and avx512 variants run on), the same
+/// double-precision steps computed here, each fused where GCC fused them, give the same f32 on every input
+/// (compared on all 2^32 of them: tests/expf.variants.test.ts); elsewhere lane by lane through expf. Inline
+/// and in vectors, the softmax's exponentials no longer wait on a call each.
+pub fn expfLanes(comptime n: comptime_int, x: @Vector(n, f32)) @Vector(n, f32) {
+    if (!(builtin.cpu.arch == .x86_64 and has_fma and builtin.link_libc)) {
+        var y: @Vector(n, f32) = undefined;
+        inline for (0..n) |i| y[i] = expf(x[i]);
+        return y;
+    }
+    return expfFma(n, x);
+}
+
+/// 2^(i/32) as doubles, less i << 47 (ARM optimized-routines' exp2f table, shared by glibc and musl).
+const exp2f_table = [32]u64{
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
+    0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
+    0x3fef06fe0a31b715, 0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
+    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429, 0x3feea47eb03a5585,
+    0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
+    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069,
+    0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
+};
+
+/// glibc's expf as __expf_fma computes it: x·32/ln2 = k + r (round by adding 1.5·2^52), 2^(k/32) from the
+/// table, a cubic in r; the products x·(32/ln2) fused into both the rounding add and r's subtract, and two
+/// of the cubic's steps fused. Lanes outside the normal path take expf's special results: 0 below
+/// log(2^-150) (and at −inf), inf above log(2^128), NaN stays NaN.
+fn expfFma(comptime n: comptime_int, x: @Vector(n, f32)) @Vector(n, f32) {
+    const D = @Vector(n, f64);
+    const U = @Vector(n, u64);
+    const inv_ln2_32: D = @splat(0x1.71547652b82fep+0 * 32.0);
+    const shift: D = @splat(0x1.8p+52);
+    const xd: D = x;
+    const kd_shifted = @mulAdd(D, inv_ln2_32, xd, shift);
+    const ki: U = @bitCast(kd_shifted);
+    const kd = kd_shifted - shift;
+    const r = @mulAdd(D, inv_ln2_32, xd, -kd);
+    var t: U = undefined;
+    inline for (0..n) |i| t[i] = exp2f_table[@intCast(ki[i] % 32)];
+    const s: D = @bitCast(t +% (ki << @splat(47)));
+    const z = @mulAdd(D, @splat(0x1.c6af84b912394p-5 / 32.0 / 32.0 / 32.0), r, @splat(0x1.ebfce50fac4f3p-3 / 32.0 / 32.0));
+    const y0 = @mulAdd(D, @splat(0x1.62e42ff0c52d6p-1 / 32.0), r, @splat(1.0));
+    const y: @Vector(n, f32) = @floatCast(@mulAdd(D, z, r * r, y0) * s);
+    const V = @Vector(n, f32);
+    const low = x < @as(V, @splat(-0x1.9fe368p6));
+    const high = x > @as(V, @splat(0x1.62e42ep6));
+    return @select(f32, x != x, x + x, @select(f32, high, @as(V, @splat(std.math.inf(f32))), @select(f32, low, @as(V, @splat(0)), y)));
+}
 pub fn cosf(x: f32) f32 {
     return if (libm()) |m| m.cosf(x) else @cos(x);
 }

@@ -24,6 +24,7 @@ const symbolTable = {
 
   zinc_read_checksum: { args: [ptr, u64], returns: u64 },
   zinc_read_checksum_reference: { args: [ptr, u64], returns: u64 },
+  zinc_expf_mismatches: { args: [u64, u64, u64], returns: u64 },
 
   zinc_dequantize_row: { args: [u32, ptr, ptr, u64], returns: i32 },
   zinc_quantize_rows: { args: [u32, ptr, ptr, u64, u64], returns: i32 },

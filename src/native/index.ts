@@ -127,6 +127,8 @@ export interface Kernels {
   readChecksum(bytes: Uint8Array): bigint;
   /** The same checksum in scalar code on one thread. */
   readChecksumReference(bytes: Uint8Array): bigint;
+  /** How many of the f32 bit patterns first, first + stride, … (count) the kernels' inline expf rounds unlike the C library's. */
+  expfMismatches(first: number, count: number, stride: number): number;
   /** Dequantizes n values of `type` starting at `src` (a whole number of blocks) into `out`. */
   dequantizeRow(type: TensorTypeInfo, src: NativeBuffer, srcBytes: number, out: Float32Array): void;
   /** Quantizes rows × cols f32 values to `type` (an activation type or a simple weight type). */
@@ -248,6 +250,9 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
     },
     readChecksumReference(bytes) {
       return BigInt(n.zinc_read_checksum_reference(bytes, bytes.byteLength));
+    },
+    expfMismatches(first, count, stride) {
+      return Number(n.zinc_expf_mismatches(first, count, stride));
     },
     dequantizeRow(type, src, srcBytes, out) {
       wholeBlocks(type, out.length, "dequantizeRow");
