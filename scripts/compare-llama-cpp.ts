@@ -2,7 +2,10 @@
 /**
  * zinc against llama.cpp on the same file, same threads, alternating runs; prints tok/s and the ratios.
  *
- *   bun scripts/compare-llama-cpp.ts --llama-bench PATH/llama-bench -m MODEL.gguf [-p 512] [-n 128] [-t 2] [--rounds 3]
+ *   bun scripts/compare-llama-cpp.ts --llama-bench PATH/llama-bench -m MODEL.gguf [-p 512] [-n 128] [-d 0] [-t 2] [--rounds 3]
+ *
+ * -d measures both after a prefill of that many tokens (llama-bench's -d, zinc bench's --depth): a long chat's
+ * speed, where attention over the KV cache adds to the weights' read.
  *
  * llama-bench comes from llama.cpp (for instance node-llama-cpp's bundled source built beside the repo:
  * see tests/fixtures/reference/README.md). Each round runs `llama-bench -r 1` then `zinc bench -r 1`; the
@@ -27,10 +30,11 @@ const llamaBench = flag(["--llama-bench"], process.env.LLAMA_BENCH);
 const model = flag(["-m", "--model"]);
 const p = flag(["-p"], "512")!;
 const n = flag(["-n"], "128")!;
+const depth = flag(["-d", "--depth"], "0")!;
 const threads = flag(["-t", "--threads"], "2")!;
 const rounds = Number(flag(["--rounds"], "3"));
 if (!llamaBench || !model) {
-  console.error("usage: bun scripts/compare-llama-cpp.ts --llama-bench PATH -m MODEL.gguf [-p 512] [-n 128] [-t 2] [--rounds 3]");
+  console.error("usage: bun scripts/compare-llama-cpp.ts --llama-bench PATH -m MODEL.gguf [-p 512] [-n 128] [-d 0] [-t 2] [--rounds 3]");
   process.exit(2);
 }
 
@@ -64,13 +68,14 @@ const readBandwidth = join(import.meta.dir, "read-bandwidth.ts");
 const results = { llama: { pp: [] as number[], tg: [] as number[] }, zinc: { pp: [] as number[], tg: [] as number[] }, read: [] as number[], allowed: [] as number[] };
 
 for (let round = 0; round < rounds; round++) {
-  const llama = Bun.spawnSync([llamaBench, "-m", model, "-t", threads, "-p", p, "-n", n, "-r", "1", "-o", "json"], { stderr: "ignore" });
+  const atDepth = Number(depth) > 0 ? ["-d", depth] : [];
+  const llama = Bun.spawnSync([llamaBench, "-m", model, "-t", threads, "-p", p, "-n", n, ...atDepth, "-r", "1", "-o", "json"], { stderr: "ignore" });
   if (llama.exitCode !== 0) fail(`llama-bench failed (exit ${llama.exitCode}): run it alone to see why`);
   for (const test of JSON.parse(llama.stdout.toString())) {
     if (test.n_prompt > 0 && test.n_gen === 0) results.llama.pp.push(test.avg_ts);
     if (test.n_gen > 0 && test.n_prompt === 0) results.llama.tg.push(test.avg_ts);
   }
-  const zinc = Bun.spawnSync([process.execPath, zincCli, "--threads", threads, "bench", "-m", model, "-p", p, "-n", n, "-r", "1", "--json"], { stderr: "inherit" });
+  const zinc = Bun.spawnSync([process.execPath, zincCli, "--threads", threads, "bench", "-m", model, "-p", p, "-n", n, "--depth", depth, "-r", "1", "--json"], { stderr: "inherit" });
   if (zinc.exitCode !== 0) fail(`zinc bench failed (exit ${zinc.exitCode})`);
   const z = JSON.parse(zinc.stdout.toString());
   results.zinc.pp.push(z.pp_tok_s);
@@ -80,7 +85,8 @@ for (let round = 0; round < rounds; round++) {
   const readGbS: number = JSON.parse(read.stdout.toString()).read_gb_s;
   results.read.push(readGbS);
   const llamaTg = results.llama.tg.at(-1);
-  if (llamaTg !== undefined && bytesPerToken > 0) results.allowed.push(readGbS / ((llamaTg * bytesPerToken) / 1e9));
+  // At a depth a token reads the KV cache too, so the weights' bytes no longer bound the ratio: no column then.
+  if (llamaTg !== undefined && bytesPerToken > 0 && Number(depth) === 0) results.allowed.push(readGbS / ((llamaTg * bytesPerToken) / 1e9));
   process.stderr.write(`round ${round + 1}/${rounds}: llama.cpp pp ${results.llama.pp.at(-1)?.toFixed(1)} tg ${llamaTg?.toFixed(1)} · zinc (${z.variant}) pp ${z.pp_tok_s} tg ${z.tg_tok_s} · file read at ${readGbS} GB/s\n`);
 }
 
@@ -89,7 +95,7 @@ const row = (test: "pp" | "tg", size: string) => {
   const z = median(results.zinc[test]);
   const gbs = (tokS: number) => (test === "tg" ? `${((tokS * bytesPerToken) / 1e9).toFixed(1)}` : "");
   const allowed = test === "tg" && results.allowed.length > 0 ? `${median(results.allowed).toFixed(2)}×` : "";
-  return { test: `${test}${size}`, llama_cpp_tok_s: Math.round(l * 100) / 100, zinc_tok_s: Math.round(z * 100) / 100, ratio: Math.round((z / l) * 100) / 100, llama_cpp_gb_s: gbs(l), zinc_gb_s: gbs(z), allowed };
+  return { test: `${test}${size}${Number(depth) > 0 ? ` @ d${depth}` : ""}`, llama_cpp_tok_s: Math.round(l * 100) / 100, zinc_tok_s: Math.round(z * 100) / 100, ratio: Math.round((z / l) * 100) / 100, llama_cpp_gb_s: gbs(l), zinc_gb_s: gbs(z), allowed };
 };
 const rows = [Number(p) > 0 ? row("pp", p) : null, Number(n) > 0 ? row("tg", n) : null].filter((r) => r !== null);
 console.log(`model ${model.split("/").pop()} · threads ${threads} · ${rounds} alternating rounds, medians · a generated token reads ${(bytesPerToken / 2 ** 20).toFixed(1)} MiB of weights · the file read at ${median(results.read)} GB/s`);

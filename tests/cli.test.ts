@@ -1,6 +1,6 @@
 /** The real CLI as a subprocess: chat with KV reuse, run --json, and every user error as one line. */
 import { beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tensorType } from "../src/gguf/types.ts";
 import { writeGguf } from "../src/gguf/writer.ts";
@@ -167,6 +167,23 @@ describe("zinc bench", () => {
     expect(typeof r.variant).toBe("string");
     expect(r.threads).toBeGreaterThan(0);
     expect(r.speculative).toBeNull();
+  });
+
+  test("--depth measures after that many tokens of context, as llama-bench's -d, and is not recorded", () => {
+    const results = join(scratchDir("bench-depth"), "results.jsonl");
+    const run = (depth: string) => runCli(["bench", "-m", stories, "-p", "8", "-n", "16", "-d", depth, "-r", "1", "--results", results, "--json"]);
+    const deep = JSON.parse(run("100").stdout);
+    expect(deep.depth).toBe(100);
+    expect(deep.context_tokens_at_end).toBe(116);
+    expect(deep.tg_tok_s).toBeGreaterThan(0);
+    expect(existsSync(results)).toBe(false);
+    const plain = JSON.parse(run("0").stdout);
+    expect(plain.context_tokens_at_end).toBe(16);
+    expect(existsSync(results)).toBe(true);
+    const table = runCli(["bench", "-m", stories, "-p", "8", "-n", "16", "-d", "40", "-r", "1", "--no-record"]).stdout;
+    expect(table).toContain("| pp8 @ d40 |");
+    expect(table).toContain("| tg16 @ d40 |");
+    expectOneLineError(runCli(["bench", "-m", stories, "-d", "-3"]), /--depth must be a whole number from 0 to \d+, got "-3"/);
   });
 
   test("--kernels with two variants gives a list; --draft adds the speculative comparison", () => {

@@ -76,6 +76,22 @@ describe("scripts/compare-llama-cpp.ts", () => {
     expect(out).toContain(`the file read at ${[...reads].sort((a, b) => a - b)[1]} GB/s`);
   });
 
+  test("-d runs both engines after a prefill of that many tokens", () => {
+    const fake = fakeLlamaBench();
+    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", fake.path, "-m", stories, "-p", "16", "-n", "8", "-d", "32", "--rounds", "1"], {
+      env: { ...process.env, ZINC_RESULTS: join(dir, "results.jsonl") },
+      stderr: "pipe",
+    });
+    const out = proc.stdout.toString();
+    expect(proc.exitCode).toBe(0);
+    expect(readFileSync(fake.log, "utf8").trim().split("\n").at(-1)).toBe(`-m ${stories} -t 2 -p 16 -n 8 -d 32 -r 1 -o json`);
+    const row = out.split("\n").find((l) => l.startsWith("| tg8 @ d32 |"));
+    expect(row).toBeDefined();
+    // The memory's bound counts the weights alone, which a token at a depth is not limited to: left blank.
+    expect(row!.split("|").slice(2, -1).map((c) => c.trim())[5]).toBe("");
+    expect(out).toContain("| pp16 @ d32 |");
+  });
+
   test("a failing llama-bench or a missing model stops it with one line", () => {
     const path = join(dir, "failing-llama-bench");
     writeFileSync(path, "#!/bin/bash\nexit 3\n");

@@ -22,6 +22,7 @@ interface BenchFlags {
   model?: string;
   p: string;
   n: string;
+  depth: string;
   r: string;
   kernels?: string;
   kvType?: string;
@@ -78,6 +79,7 @@ export function registerBench(program: Command): void {
     .option("-m, --model <alias|path>", "model alias or GGUF path", "smollm2-135m")
     .option("-p, --p <tokens>", "prompt tokens for the pp test (0 to skip)", "512")
     .option("-n, --n <tokens>", "generated tokens for the tg test (0 to skip)", "128")
+    .option("-d, --depth <tokens>", "measure after a prefill of this many tokens, as llama-bench's -d (a long chat's speed); such runs are not added to the results file, whose figures start from an empty context", "0")
     .option("-r, --r <count>", "repetitions", "5")
     .option("--kernels <list>", "comma-separated kernel variants to run (default: the auto choice)")
     .option("--kv-type <type>", "KV cache storage: f16 or q8_0", "f16")
@@ -94,6 +96,7 @@ export function registerBench(program: Command): void {
       const p = parseInteger(flags.p, "-p", 0, 1 << 16);
       const n = parseInteger(flags.n, "-n", 0, 1 << 16);
       const reps = parseInteger(flags.r, "-r", 1, 1000);
+      const depth = parseInteger(flags.depth, "--depth", 0, 1 << 20);
       if (p === 0 && n === 0) throw new ZincError("nothing to measure: -p and -n are both 0");
       const location = locateModel(flags.model!);
       const path = location.kind === "alias" && !location.downloaded ? await pullModel(location.entry) : location.path;
@@ -103,7 +106,7 @@ export function registerBench(program: Command): void {
         if (variant !== "auto") process.env.ZINC_KERNELS = variant;
         const t0 = performance.now();
         const memoryBudget = flags.memBudget ? parseSize(flags.memBudget, "--mem-budget") : undefined;
-        const model = openLoadedModel(path, { contextLength: Math.max(256, p + n + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType), memoryBudget, hugePages: flags.hugePages });
+        const model = openLoadedModel(path, { contextLength: Math.max(256, depth + Math.max(p, n) + 1), batchSize: Math.min(512, Math.max(1, p)), kvType: parseKvType(flags.kvType), memoryBudget, hugePages: flags.hugePages });
         const loadMs = performance.now() - t0;
         const m = model.model;
         const vocab = m.config.vocabSize;
@@ -114,14 +117,22 @@ export function registerBench(program: Command): void {
           return seed % vocab;
         };
         const prompt = Array.from({ length: p }, randomToken);
+        const context = Array.from({ length: depth }, randomToken);
+        // Each test starts from the same `depth` tokens of context, prefilled untimed (llama-bench's -d).
+        const startAtDepth = () => {
+          m.cache.truncate(0);
+          if (depth > 0) m.forward(context);
+        };
         const pp: number[] = [];
         const tg: number[] = [];
         const ttft: number[] = [];
         let readDuringTg = 0;
+        // Tokens in the KV cache when the last test ended: depth + n (or + p): that the prefill happened.
+        let contextAtEnd = 0;
         for (let r = 0; r <= reps; r++) {
           // Repetition 0 warms the caches and the page cache, and is not counted (llama-bench does the same).
           if (p > 0) {
-            m.cache.truncate(0);
+            startAtDepth();
             const s = performance.now();
             const logits = m.forward(prompt);
             const prefill = performance.now() - s;
@@ -134,13 +145,14 @@ export function registerBench(program: Command): void {
             }
           }
           if (n > 0) {
-            m.cache.truncate(0);
+            startAtDepth();
             const s = performance.now();
             const read0 = bytesReadFromStorage();
             for (let i = 0; i < n; i++) m.forward([randomToken()]);
             if (r > 0) tg.push((n / (performance.now() - s)) * 1000);
             if (r > 0) readDuringTg += bytesReadFromStorage() - read0;
           }
+          contextAtEnd = m.cache.length;
         }
         let speculative = null;
         if (flags.draft && n > 0) {
@@ -163,7 +175,7 @@ export function registerBench(program: Command): void {
         }
         const ppStats = pp.length ? meanSd(pp) : null;
         const tgStats = tg.length ? meanSd(tg) : null;
-        if (flags.record) {
+        if (flags.record && depth === 0) {
           appendResult(resultsPath(flags.results), {
             kind: "bench",
             ...describeRun(m.file, m.kernels.variant, m.kernels.threads),
@@ -180,6 +192,8 @@ export function registerBench(program: Command): void {
           threads: m.kernels.threads,
           p,
           n,
+          depth,
+          context_tokens_at_end: contextAtEnd,
           repetitions: reps,
           pp_tok_s: ppStats ? round(ppStats.mean) : null,
           pp_tok_s_sd: ppStats ? round(ppStats.sd) : null,
@@ -207,8 +221,9 @@ export function registerBench(program: Command): void {
       console.log("|---|---|---|---|---|");
       for (const r of results) {
         const name = r.model.split("/").pop();
-        if (r.pp_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | pp${r.p} | ${r.pp_tok_s} ± ${r.pp_tok_s_sd} |`);
-        if (r.tg_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | tg${r.n} | ${r.tg_tok_s} ± ${r.tg_tok_s_sd} |`);
+        const at = r.depth > 0 ? ` @ d${r.depth}` : "";
+        if (r.pp_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | pp${r.p}${at} | ${r.pp_tok_s} ± ${r.pp_tok_s_sd} |`);
+        if (r.tg_tok_s !== null) console.log(`| ${name} | ${r.variant} | ${r.threads} | tg${r.n}${at} | ${r.tg_tok_s} ± ${r.tg_tok_s_sd} |`);
         const s = r.speculative;
         if (s) {
           console.log(`| ${name} | ${r.variant} | ${r.threads} | greedy${r.n} | ${s.plain_tok_s} ± ${s.plain_tok_s_sd} |`);
