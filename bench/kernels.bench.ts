@@ -7,6 +7,7 @@
  *   npm run bench -- --types Q4_K,Q8_0 --shapes 2048x8192 --tokens 1
  *   npm run bench -- --filter tokenize
  *   npm run bench -- --types Q4_0,Q4_0/repacked  # Q4_0 in the plain and in llama.cpp's repacked order (Q4_K too)
+ *   npm run bench -- --types Q4_0/repacked --shapes 4096x64 --tokens 1 --threads 1 --in-cache   # the kernel's own pace
  */
 import { bench, do_not_optimize, run } from "mitata";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -24,6 +25,10 @@ const flag = (name: string, fallback: string) => {
   return i >= 0 ? args[i + 1] : fallback;
 };
 const json = args.includes("--json");
+// --in-cache: every call multiplies the same matrix, so a shape that fits the caches measures the kernel's own
+// pace with no memory in the way (what a core could do if the memory kept up); by default calls cycle
+// through copies, as a forward pass reads each matrix from memory.
+const inCache = args.includes("--in-cache");
 const filter = new RegExp(flag("filter", "."));
 // A type, or Q4_0/repacked, Q4_K/repacked or IQ4_NL/repacked: summed in llama.cpp's repacked order (what such
 // models run; see repackedOrderFor).
@@ -74,7 +79,7 @@ for (const typeName of types) {
     // from matrix to matrix: a matrix read again at once would partly come from L3 (its replacement is not
     // strict LRU), which inflated the GB/s of 40–70 MB matrices past the memory's read bandwidth.
     const weights = randomWeights(loadKernels({ variant: variants[0], threads }), type, rows, cols, rows + cols);
-    const copies = Array.from({ length: Math.min(64, Math.ceil(copiedBytes / weights.byteLength)) }, (_, i) => (i === 0 ? weights : weights.slice()));
+    const copies = inCache ? [weights] : Array.from({ length: Math.min(64, Math.ceil(copiedBytes / weights.byteLength)) }, (_, i) => (i === 0 ? weights : weights.slice()));
     let next = 0;
     for (const tokens of tokenCounts) {
       const x = randomNormal(tokens * cols, 5);
@@ -132,7 +137,7 @@ if (json) {
   const withShare = records.map((r) => ("gb_s" in r ? { ...r, share_of_read_bandwidth: shareOfBandwidth(r) } : r));
   console.log(JSON.stringify({ cpu: result.context.cpu.name, threads, read_gb_s: readGbS, records: withShare }, null, 2));
 } else {
-  console.log(`\nthreads ${threads}; GB/s counts weight bytes streamed per call`);
+  console.log(`\nthreads ${threads}; GB/s counts weight bytes streamed per call${inCache ? "; --in-cache: the same matrix every call (from the caches where it fits)" : ""}`);
   if (readGbS) console.log(`read bandwidth measured in this run: ${bandwidths.map((b) => b.toFixed(1)).join(" and ")} GB/s (mean ${readGbS.toFixed(1)})`);
   console.log("| case | ms (mean) | GB/s | % of read bandwidth | GFLOP/s | vs baseline |");
   console.log("|---|---|---|---|---|---|");
