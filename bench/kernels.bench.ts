@@ -8,6 +8,7 @@
  *   npm run bench -- --filter tokenize
  *   npm run bench -- --types Q4_0,Q4_0/repacked  # Q4_0 in the plain and in llama.cpp's repacked order (Q4_K too)
  *   npm run bench -- --types Q4_0/repacked --shapes 4096x64 --tokens 1 --threads 1 --in-cache   # the kernel's own pace
+ *   npm run bench -- --filter attention --keys 64,1024,4096    # decode attention over an f16 cache
  */
 import { bench, do_not_optimize, run } from "mitata";
 import { readdirSync, readFileSync, statSync } from "node:fs";
@@ -103,6 +104,30 @@ for (const typeName of types) {
 
 bandwidthCase("read bandwidth (after)");
 
+// Decode attention: one query of Qwen2.5-0.5B's shape (14 heads over 2 KV heads × 64) over an f16 cache of
+// `keys` positions (from 512 llama.cpp's split path), per variant; µs per call.
+const attentionKeys = flag("keys", "64,1024,4096").split(",").map(Number);
+const attentionNames = new Set<string>();
+for (const keys of attentionKeys) {
+  const [heads, kvHeads, dim] = [14, 2, 64];
+  const cache = () => new Uint8Array(new Uint16Array(keys * kvHeads * dim).map((_, i) => 0x3000 + ((i * 7919) % 2048)).buffer);
+  const [kCache, vCache] = [cache(), cache()];
+  const q = randomNormal(heads * dim, 7);
+  const out = new Float32Array(heads * dim);
+  const positions = new Int32Array([keys - 1]);
+  for (const variant of variants) {
+    const name = `attention ${heads}/${kvHeads}x${dim} ${keys} keys ${variant}`;
+    if (!filter.test(name)) continue;
+    const k: Kernels = loadKernels({ variant, threads });
+    const params = { tokens: 1, headCount: heads, kvHeadCount: kvHeads, headDim: dim, kvLength: keys, window: 0, scale: 0.125, softcap: 0, kvType: "f16" as const, ringRows: 0, kvCells: keys };
+    attentionNames.add(name);
+    bench(name, () => {
+      k.attention(params, q, positions, kCache, vCache, out);
+      do_not_optimize(out);
+    });
+  }
+}
+
 // Tokenizer: 1 MB of English from the machine's license texts (varied prose; nothing to download).
 const corpus = englishCorpus(1 << 20);
 for (const [label, path] of [
@@ -119,14 +144,16 @@ const result = await run({ format: json ? "quiet" : "mitata", colors: process.st
 type KernelRecord = Case & { ms: number; gb_s: number; gflop_s: number };
 type BandwidthRecord = { name: string; ms: number; read_gb_s: number };
 type TokenizerRecord = { name: string; ms: number; mb_s: number };
+type AttentionRecord = { name: string; ms: number; us_per_call: number };
 const records = result.benchmarks.flatMap((b) =>
-  b.runs.map((r): KernelRecord | BandwidthRecord | TokenizerRecord => {
+  b.runs.map((r): KernelRecord | BandwidthRecord | TokenizerRecord | AttentionRecord => {
     const ms = (r.stats?.avg ?? 0) / 1e6;
     const c = cases.get(r.name);
     if (c) return { ...c, ms, gb_s: c.bytes / (ms / 1000) / 1e9, gflop_s: c.flops / (ms / 1000) / 1e9 };
     // The probe's fastest pass, as STREAM reports bandwidth: the ceiling, against which the kernels' mean is a
     // conservative share.
     if (r.name.startsWith("read bandwidth")) return { name: r.name, ms, read_gb_s: bandwidthBytes / ((r.stats?.min ?? 0) / 1e9) / 1e9 };
+    if (attentionNames.has(r.name)) return { name: r.name, ms, us_per_call: ms * 1000 };
     return { name: r.name, ms, mb_s: corpus.length / 1e6 / (ms / 1000) };
   }),
 );
@@ -144,6 +171,10 @@ if (json) {
   for (const r of records) {
     if ("read_gb_s" in r) {
       console.log(`| ${r.name} (best pass) | ${r.ms.toFixed(1)} | ${r.read_gb_s.toFixed(1)} | | | |`);
+      continue;
+    }
+    if ("us_per_call" in r) {
+      console.log(`| ${r.name} | ${r.ms.toFixed(4)} | | | | ${r.us_per_call.toFixed(1)} µs a call |`);
       continue;
     }
     if (!("gb_s" in r)) {

@@ -258,8 +258,9 @@ pub fn AttentionOf(comptime kv: KvType) type {
         /// (softmaxSteps), then the f16 V-sum element by element (vSumF16), each element's steps in key order as
         /// before, so every rounding is the one llama.cpp makes. Key by key, each key waited on a libm call and
         /// on the last key's f16 round trip through memory; this way g heads × 64 elements run side by side and
-        /// the exponentials in vectors: 14 heads over 2 KV heads × 64 on 2 threads, 9.2 → 7.9 µs at 64 keys,
-        /// 111 → 102 at 1000, 432 → 381 at 4000 (what is left is mostly the f16 conversions the bits need).
+        /// the exponentials in vectors: 14 heads over 2 KV heads × 64 on 2 threads, 8.7–10.8 → 6.6–7.6 µs at
+        /// 64 keys, 110 → 97–101 at 1024, 440 → 414–429 at 4096 (`npm run bench -- --filter attention`; what
+        /// is left is mostly the f16 conversions the bits need).
         fn accumulate(self: *const Self, comptime g: usize, queries: *const [g]Query, kv_head: usize, from: usize, to: usize, states: *[g]State) void {
             const p = self.params;
             const hd: usize = p.head_dim;
