@@ -148,6 +148,7 @@ fn expfFma(comptime n: comptime_int, x: @Vector(n, f32)) @Vector(n, f32) {
     const high = x > @as(V, @splat(0x1.62e42ep6));
     return @select(f32, x != x, x + x, @select(f32, high, @as(V, @splat(std.math.inf(f32))), @select(f32, low, @as(V, @splat(0)), y)));
 }
+
 pub fn cosf(x: f32) f32 {
     return if (libm()) |m| m.cosf(x) else @cos(x);
 }
