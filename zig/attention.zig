@@ -201,9 +201,12 @@ pub fn AttentionOf(comptime kv: KvType) type {
             return if (p.softcap != 0) p.softcap * simd.tanhf(s) else s;
         }
 
-        /// softmaxStep over a run of keys' scores, with the same values: the running max first (which keys
-        /// raise it, and each exponential's argument), then the exponentials in vectors (simd.expfLanes, the C
-        /// library's bits), then the sum's fused steps in key order.
+        /// The online softmax over a run of keys' scores (scaledScore), for one query: each key raises the running
+        /// max or not; the sum so far is scaled by ms = e^(old max − new) where it does, and each other key adds
+        /// vs = e^(s − max). Returned per key as the V-sum's step (times ms where the max rose, plus V·vs). In three
+        /// passes, with llama.cpp's values: the max first (which keys raise it, and each exponential's
+        /// argument), then the exponentials in vectors (simd.expfLanes, the C library's bits), then the sum's
+        /// fused steps in key order.
         fn softmaxSteps(scores: []const f32, state: *State, steps: []VStep) void {
             var args: [run_keys]f32 = @splat(0);
             var m = state.max;
@@ -229,26 +232,6 @@ pub fn AttentionOf(comptime kv: KvType) type {
                 sum = simd.fusedMulAdd(f32, sum, step.ms, step.vs);
             }
             state.sum = sum;
-        }
-
-        /// One key's online-softmax step for one query: the score s (scaled and capped) taken into the running
-        /// max and sum. Returns the factors of the V-sum's step: times ms (only when the key raised the max),
-        /// then plus V·vs.
-        fn softmaxStep(self: *const Self, s_raw: f32, state: *State) VStep {
-            const s = self.scaledScore(s_raw);
-            var ms: f32 = 1;
-            var vs: f32 = 1;
-            const new_max = s > state.max;
-            if (new_max) {
-                const old = state.max;
-                state.max = s;
-                ms = simd.expf(old - state.max);
-            } else {
-                vs = simd.expf(s - state.max);
-            }
-            // GCC contracts llama.cpp's S*ms + vs into one fma.
-            state.sum = simd.fusedMulAdd(f32, state.sum, ms, vs);
-            return .{ .ms = ms, .vs = vs, .rescale = new_max };
         }
 
         /// Keys at positions from..to in order, for g queries of one KV head: the same sequence of online-softmax
@@ -296,15 +279,26 @@ pub fn AttentionOf(comptime kv: KvType) type {
                     const k_rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.k_cache));
                     const v_rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.v_cache));
                     var v32_buf: [max_head_dim]f32 = undefined;
-                    for (from..to) |position| {
-                        const key_position = if (p.ring_rows != 0) position % p.ring_rows else position;
-                        const first = (key_position * row_values + kv_head * hd) / 32;
-                        const step = self.softmaxStep(vec_dot.vecDot(.q8_0, k_rows[first..][0..nb], queries[0].q8[0..nb]), state);
-                        if (step.rescale) for (state.acc32[0..hd]) |*a| {
-                            a.* *= step.ms;
-                        };
-                        reference.dequantizeRow(.q8_0, v_rows[first..][0..nb], v32_buf[0..hd]);
-                        for (state.acc32[0..hd], v32_buf[0..hd]) |*a, v| a.* = simd.fusedMulAdd(f32, v, step.vs, a.*);
+                    var scores: [run_keys]f32 = undefined;
+                    var steps: [run_keys]VStep = undefined;
+                    var firsts: [run_keys]usize = undefined;
+                    var r0 = from;
+                    while (r0 < to) : (r0 += run_keys) {
+                        const keys = @min(to, r0 + run_keys) - r0;
+                        for (0..keys) |j| {
+                            const position = r0 + j;
+                            const key_position = if (p.ring_rows != 0) position % p.ring_rows else position;
+                            firsts[j] = (key_position * row_values + kv_head * hd) / 32;
+                            scores[j] = self.scaledScore(vec_dot.vecDot(.q8_0, k_rows[firsts[j]..][0..nb], queries[0].q8[0..nb]));
+                        }
+                        softmaxSteps(scores[0..keys], state, steps[0..keys]);
+                        for (steps[0..keys], firsts[0..keys]) |step, first| {
+                            if (step.rescale) for (state.acc32[0..hd]) |*a| {
+                                a.* *= step.ms;
+                            };
+                            reference.dequantizeRow(.q8_0, v_rows[first..][0..nb], v32_buf[0..hd]);
+                            for (state.acc32[0..hd], v32_buf[0..hd]) |*a, v| a.* = simd.fusedMulAdd(f32, v, step.vs, a.*);
+                        }
                     }
                 },
             }
