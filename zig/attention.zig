@@ -99,16 +99,16 @@ const run_keys = 64;
 /// plus V·vs.
 const VStep = struct { ms: f32, vs: f32, rescale: bool };
 
-/// Elements e..e+n of g queries' f16 V-sums (one KV head) through a run of keys (their V rows in `values`), in
-/// key order, with llama.cpp's roundings per element: ggml_vec_scale_f16 (y = f16(y·ms)) where the key raised
-/// the max, then ggml_vec_mad_f16 (y = f16(y + v·vs), one fma).
-inline fn vSumF16(comptime n: usize, comptime g: usize, states: anytype, steps: *const [g][run_keys]VStep, values: []const [*]const f16, e: usize) void {
+/// Elements e..e+n of g queries' f16 V-sums (one KV head) through a run of keys (their V values start at
+/// `offsets` in v_rows), in key order, with llama.cpp's roundings per element: ggml_vec_scale_f16
+/// (y = f16(y·ms)) where the key raised the max, then ggml_vec_mad_f16 (y = f16(y + v·vs), one fma).
+inline fn vSumF16(comptime n: usize, comptime g: usize, states: anytype, steps: *const [g][run_keys]VStep, v_rows: [*]const f16, offsets: []const usize, e: usize) void {
     const V = @Vector(n, f32);
     const H = @Vector(n, f16);
     var a: [g]V = undefined;
     inline for (0..g) |h| a[h] = @floatCast(@as(H, states[h].acc16[e..][0..n].*));
-    for (values, 0..) |row, j| {
-        const v: V = @floatCast(@as(H, row[e..][0..n].*));
+    for (offsets, 0..) |o, j| {
+        const v: V = @floatCast(@as(H, v_rows[o + e ..][0..n].*));
         inline for (0..g) |h| {
             const step = steps[h][j];
             if (step.rescale) a[h] = @floatCast(@as(H, @floatCast(a[h] * @as(V, @splat(step.ms)))));
@@ -237,8 +237,8 @@ pub fn AttentionOf(comptime kv: KvType) type {
         /// Keys at positions from..to in order, for g queries of one KV head: the same sequence of online-softmax
         /// steps per query as visiting every cached row and skipping the masked ones.
         ///
-        /// f16 cache: in runs of up to run_keys keys and two passes per run — the scores and softmax steps
-        /// (softmaxSteps), then the f16 V-sum element by element (vSumF16), each element's steps in key order as
+        /// In runs of up to run_keys keys and two passes per run — the scores and softmax steps (softmaxSteps),
+        /// then the V-sums; with an f16 cache element by element (vSumF16), each element's steps in key order as
         /// before, so every rounding is the one llama.cpp makes. Key by key, each key waited on a libm call and
         /// on the last key's f16 round trip through memory; this way g heads × 64 elements run side by side and
         /// the exponentials in vectors: 14 heads over 2 KV heads × 64 on 2 threads, 8.7–10.8 → 6.6–7.6 µs at
@@ -248,60 +248,55 @@ pub fn AttentionOf(comptime kv: KvType) type {
             const p = self.params;
             const hd: usize = p.head_dim;
             const row_values = @as(usize, p.kv_head_count) * hd;
-            switch (kv) {
-                .f16 => {
-                    const k_rows: [*]const f16 = @ptrCast(@alignCast(self.k_cache));
-                    const v_rows: [*]const f16 = @ptrCast(@alignCast(self.v_cache));
-                    var steps: [g][run_keys]VStep = undefined;
-                    var values: [run_keys][*]const f16 = undefined;
-                    var scores: [g][run_keys]f32 = undefined;
-                    var r0 = from;
-                    while (r0 < to) : (r0 += run_keys) {
-                        const keys = @min(to, r0 + run_keys) - r0;
-                        for (0..keys) |j| {
-                            const position = r0 + j;
-                            const key_position = if (p.ring_rows != 0) position % p.ring_rows else position;
-                            const key = k_rows[key_position * row_values + kv_head * hd ..][0..hd];
-                            inline for (0..g) |h| scores[h][j] = self.scaledScore(dotF16(key, queries[h].q16[0..hd]));
-                            values[j] = v_rows + key_position * row_values + kv_head * hd;
-                        }
-                        inline for (0..g) |h| softmaxSteps(scores[h][0..keys], &states[h], steps[h][0..keys]);
+            // Per run: each key's first value in the cache (its row, this KV head), the scores and softmax steps
+            // of every query, then the V-sums.
+            var offsets: [run_keys]usize = undefined;
+            var scores: [g][run_keys]f32 = undefined;
+            var steps: [g][run_keys]VStep = undefined;
+            var r0 = from;
+            while (r0 < to) : (r0 += run_keys) {
+                const keys = @min(to, r0 + run_keys) - r0;
+                for (offsets[0..keys], r0..) |*o, position| {
+                    const key_position = if (p.ring_rows != 0) position % p.ring_rows else position;
+                    o.* = key_position * row_values + kv_head * hd;
+                }
+                for (offsets[0..keys], 0..) |o, j| {
+                    inline for (0..g) |h| scores[h][j] = self.scaledScore(self.keyDot(o, &queries[h]));
+                }
+                inline for (0..g) |h| softmaxSteps(scores[h][0..keys], &states[h], steps[h][0..keys]);
+                switch (kv) {
+                    .f16 => {
+                        const v_rows: [*]const f16 = @ptrCast(@alignCast(self.v_cache));
                         var e: usize = 0;
-                        while (e + 64 <= hd) : (e += 64) vSumF16(64, g, states, &steps, values[0..keys], e);
-                        while (e + 8 <= hd) : (e += 8) vSumF16(8, g, states, &steps, values[0..keys], e);
-                        while (e < hd) : (e += 1) vSumF16(1, g, states, &steps, values[0..keys], e);
-                    }
-                },
-                .q8_0 => {
-                    comptime std.debug.assert(g == 1);
-                    const state = &states[0];
-                    const nb = hd / 32;
-                    const k_rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.k_cache));
-                    const v_rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.v_cache));
-                    var v32_buf: [max_head_dim]f32 = undefined;
-                    var scores: [run_keys]f32 = undefined;
-                    var steps: [run_keys]VStep = undefined;
-                    var firsts: [run_keys]usize = undefined;
-                    var r0 = from;
-                    while (r0 < to) : (r0 += run_keys) {
-                        const keys = @min(to, r0 + run_keys) - r0;
-                        for (0..keys) |j| {
-                            const position = r0 + j;
-                            const key_position = if (p.ring_rows != 0) position % p.ring_rows else position;
-                            firsts[j] = (key_position * row_values + kv_head * hd) / 32;
-                            scores[j] = self.scaledScore(vec_dot.vecDot(.q8_0, k_rows[firsts[j]..][0..nb], queries[0].q8[0..nb]));
-                        }
-                        softmaxSteps(scores[0..keys], state, steps[0..keys]);
-                        for (steps[0..keys], firsts[0..keys]) |step, first| {
+                        while (e + 64 <= hd) : (e += 64) vSumF16(64, g, states, &steps, v_rows, offsets[0..keys], e);
+                        while (e + 8 <= hd) : (e += 8) vSumF16(8, g, states, &steps, v_rows, offsets[0..keys], e);
+                        while (e < hd) : (e += 1) vSumF16(1, g, states, &steps, v_rows, offsets[0..keys], e);
+                    },
+                    .q8_0 => {
+                        comptime std.debug.assert(g == 1);
+                        const state = &states[0];
+                        const v_rows: [*]const blocks.BlockQ8_0 = @ptrCast(@alignCast(self.v_cache));
+                        var v32_buf: [max_head_dim]f32 = undefined;
+                        for (steps[0][0..keys], offsets[0..keys]) |step, o| {
                             if (step.rescale) for (state.acc32[0..hd]) |*a| {
                                 a.* *= step.ms;
                             };
-                            reference.dequantizeRow(.q8_0, v_rows[first..][0..nb], v32_buf[0..hd]);
+                            reference.dequantizeRow(.q8_0, v_rows[o / 32 ..][0 .. hd / 32], v32_buf[0..hd]);
                             for (state.acc32[0..hd], v32_buf[0..hd]) |*a, v| a.* = simd.fusedMulAdd(f32, v, step.vs, a.*);
                         }
-                    }
-                },
+                    },
+                }
             }
+        }
+
+        /// A query's raw score against the key whose values start at `offset` in the K cache: ggml's f16 dot
+        /// (f16 cache) or its q8_0 vec_dot (q8_0 cache).
+        fn keyDot(self: *const Self, offset: usize, query: *const Query) f32 {
+            const hd: usize = self.params.head_dim;
+            return switch (kv) {
+                .f16 => dotF16((@as([*]const f16, @ptrCast(@alignCast(self.k_cache))) + offset)[0..hd], query.q16[0..hd]),
+                .q8_0 => vec_dot.vecDot(.q8_0, (@as([*]const blocks.BlockQ8_0, @ptrCast(@alignCast(self.k_cache))) + offset / 32)[0 .. hd / 32], query.q8[0 .. hd / 32]),
+            };
         }
 
         /// Heads head0..head0 + g of one token (one KV head).
