@@ -87,7 +87,10 @@ for (let round = 0; round < rounds; round++) {
   const llamaTg = results.llama.tg.at(-1);
   // At a depth a token reads the KV cache too, so the weights' bytes no longer bound the ratio: no column then.
   if (llamaTg !== undefined && bytesPerToken > 0 && Number(depth) === 0) results.allowed.push(readGbS / ((llamaTg * bytesPerToken) / 1e9));
-  process.stderr.write(`round ${round + 1}/${rounds}: llama.cpp pp ${results.llama.pp.at(-1)?.toFixed(1)} tg ${llamaTg?.toFixed(1)} · zinc (${z.variant}) pp ${z.pp_tok_s} tg ${z.tg_tok_s} · file read at ${readGbS} GB/s\n`);
+  // Only the tests this run has (-p 0 or -n 0 skips one).
+  const tests = (pp: number | null | undefined, tg: number | null | undefined) =>
+    [pp == null ? "" : `pp ${pp.toFixed(1)}`, tg == null ? "" : `tg ${tg.toFixed(1)}`].filter(Boolean).join(" ");
+  process.stderr.write(`round ${round + 1}/${rounds}: llama.cpp ${tests(results.llama.pp.at(-1), llamaTg)} · zinc (${z.variant}) ${tests(z.pp_tok_s, z.tg_tok_s)} · file read at ${readGbS} GB/s\n`);
 }
 
 const row = (test: "pp" | "tg", size: string) => {

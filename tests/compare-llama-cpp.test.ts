@@ -13,7 +13,8 @@ import { repoRoot, scratchDir, sharedDir } from "./helpers.ts";
 const stories = join(sharedDir, "fixtures", "models", "stories260K.gguf");
 const dir = scratchDir("compare");
 
-/** A llama-bench that logs its arguments and reports 100 tok/s for pp and 40, 50, 60… for tg, round after round. */
+/** A llama-bench that logs its arguments and reports 100 tok/s for pp (none with -p 0, as the real one) and 40,
+ * 50, 60… for tg, round after round. */
 function fakeLlamaBench(): { path: string; log: string } {
   const path = join(dir, "llama-bench");
   const log = join(dir, "calls.log");
@@ -24,7 +25,8 @@ function fakeLlamaBench(): { path: string; log: string } {
     `#!/bin/bash
 echo "$@" >> ${log}
 r=$(cat ${state}); echo $((r + 1)) > ${state}
-echo '[{"n_prompt": 16, "n_gen": 0, "avg_ts": 100}, {"n_prompt": 0, "n_gen": 8, "avg_ts": '$((40 + 10 * r))'}]'
+tg='{"n_prompt": 0, "n_gen": 8, "avg_ts": '$((40 + 10 * r))'}'
+if [[ " $* " == *" -p 0 "* ]]; then echo "[$tg]"; else echo '[{"n_prompt": 16, "n_gen": 0, "avg_ts": 100}, '"$tg]"; fi
 `,
   );
   chmodSync(path, 0o755);
@@ -90,6 +92,21 @@ describe("scripts/compare-llama-cpp.ts", () => {
     // The memory's bound counts the weights alone, which a token at a depth is not limited to: left blank.
     expect(row!.split("|").slice(2, -1).map((c) => c.trim())[5]).toBe("");
     expect(out).toContain("| pp16 @ d32 |");
+  });
+
+  test("-p 0 measures generation alone: the round lines and the table name only tg", () => {
+    const fake = fakeLlamaBench();
+    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", fake.path, "-m", stories, "-p", "0", "-n", "8", "--rounds", "2"], {
+      env: { ...process.env, ZINC_RESULTS: join(dir, "results.jsonl") },
+      stderr: "pipe",
+    });
+    const out = proc.stdout.toString();
+    expect(proc.exitCode).toBe(0);
+    const rounds = proc.stderr.toString().split("\n").filter((l) => l.startsWith("round "));
+    expect(rounds).toHaveLength(2);
+    for (const r of rounds) expect(r).toMatch(/^round \d\/2: llama\.cpp tg [\d.]+ · zinc \(\w+\) tg [\d.]+ · file read at [\d.]+ GB\/s$/);
+    expect(out).toContain("| tg8 |");
+    expect(out).not.toContain("| pp");
   });
 
   test("a failing llama-bench or a missing model stops it with one line", () => {
