@@ -19,6 +19,11 @@ export function kvLayerRows(capacity: number, window: number, batch: number): nu
   return window > 0 ? Math.min(capacity, window + batch) : capacity;
 }
 
+/** Rounded up to llama.cpp's 256-cell padding of the KV view. */
+function pad(n: number): number {
+  return Math.ceil(n / 256) * 256;
+}
+
 export class KvCache {
   readonly keys: Uint8Array[];
   readonly values: Uint8Array[];
@@ -60,7 +65,6 @@ export class KvCache {
    * chunks depends on it (attention's split path), so zinc's kernel is told.
    */
   llamaKvCells(layer: number, length: number): number {
-    const pad = (n: number) => Math.ceil(n / 256) * 256;
     const window = this.windows[layer] ?? 0;
     const size = window > 0 ? pad(Math.min(pad(this.capacity), window + this.batch)) : pad(this.capacity);
     return Math.min(size, Math.max(256, pad(length)));

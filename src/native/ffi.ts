@@ -4,7 +4,7 @@
  *
  * ZINC_TRACE_FFI=1 logs every native call with its arguments to stderr.
  */
-import { dlopen, FFIType, toArrayBuffer, type Pointer } from "bun:ffi";
+import { dlopen, FFIType, ptr as pointerOf, toArrayBuffer, type Pointer } from "bun:ffi";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { ZincError } from "../errors.ts";
@@ -114,6 +114,12 @@ export function viewNativeMemory(address: number, byteLength: number): Uint8Arra
 
 /** What a kernel argument of pointer type accepts: a native address or a typed array (passed by pointer). */
 export type NativeBuffer = Pointer | Uint8Array | Float32Array | Uint16Array | Int32Array;
+
+/** Where a typed array's bytes start, plus `offset`: a pointer into it without making a view (a view per call
+ * allocates). The caller checks offset + length against the array before the pointer crosses. */
+export function addressInside(view: Uint8Array, offset: number): Pointer {
+  return (pointerOf(view) + offset) as Pointer;
+}
 
 /** Marks a number as a native address (an offset into a mapping the caller has bounds-checked). */
 export function nativeAddress(address: number): Pointer {

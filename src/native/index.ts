@@ -6,7 +6,7 @@
 import { arch } from "node:process";
 import { ZincError } from "../errors.ts";
 import { decodeFeatures, physicalCoreCount, type Feature } from "./cpu.ts";
-import { nativeAddress, openLibrary, viewNativeMemory, type NativeBuffer, type NativeLibrary, type NativeSymbols } from "./ffi.ts";
+import { addressInside, nativeAddress, openLibrary, viewNativeMemory, type NativeBuffer, type NativeLibrary, type NativeSymbols } from "./ffi.ts";
 import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
 import { isVariantName, missingFeatures, scoreVariant, variants, type VariantName } from "./variants.ts";
 
@@ -132,7 +132,8 @@ export interface Kernels {
   /** Dequantizes n values of `type` starting at `src` (a whole number of blocks) into `out`. */
   dequantizeRow(type: TensorTypeInfo, src: NativeBuffer, srcBytes: number, out: Float32Array): void;
   /** Quantizes rows × cols f32 values to `type` (an activation type or a simple weight type). */
-  quantizeRows(type: TensorTypeInfo, x: Float32Array, rows: number, cols: number, out: Uint8Array): void;
+  /** `outOffset`: where in `out` the rows go, in bytes (a KV cache row). */
+  quantizeRows(type: TensorTypeInfo, x: Float32Array, rows: number, cols: number, out: Uint8Array, outOffset?: number): void;
   /** Quantizes weights with ggml's reference quantizers (what llama-quantize writes). */
   quantizeWeights(type: TensorTypeInfo, x: Float32Array, rows: number, cols: number, out: Uint8Array): void;
   /** y[t][r] = W[r] · x[t]; `xQuantized` holds `tokens` rows of the weight type's activation type. */
@@ -167,9 +168,15 @@ export interface Kernels {
   close(): void;
 }
 
+// A bad length here would make Zig read or write past a buffer: refuse before the pointer crosses. A message
+// built from values is built only when the check fails (`if (!ok) argumentError(\`…\`)`): as an argument to
+// check() a template string was built on every call — 14 strings a matmul, thousands a token, for the GC.
 function check(condition: boolean, what: string): void {
-  // A bad length here would make Zig read or write past a buffer: refuse before the pointer crosses.
-  if (!condition) throw new ZincError(`kernel argument check failed: ${what}`);
+  if (!condition) argumentError(what);
+}
+
+function argumentError(what: string): never {
+  throw new ZincError(`kernel argument check failed: ${what}`);
 }
 
 function fits(buffer: NativeBuffer, bytes: number): boolean {
@@ -177,7 +184,7 @@ function fits(buffer: NativeBuffer, bytes: number): boolean {
 }
 
 function wholeBlocks(type: TensorTypeInfo, values: number, what: string): void {
-  check(Number.isInteger(values) && values >= 0 && values % type.blockValues === 0, `${what}: ${values} values is not a whole number of ${type.name} blocks (${type.blockValues})`);
+  if (!(Number.isInteger(values) && values >= 0 && values % type.blockValues === 0)) argumentError(`${what}: ${values} values is not a whole number of ${type.name} blocks (${type.blockValues})`);
 }
 
 const loaded = new Map<VariantName, Kernels>();
@@ -207,9 +214,12 @@ function setThreads(native: NativeSymbols, threads: number): void {
   if (status !== 0) throw new ZincError(`could not start ${threads} kernel threads (status ${status})`, "try fewer with --threads");
 }
 
-function statusCheck(status: number, what: string): void {
+/** `kernel` names the call in the error (with the tensor type's name after it, when given). */
+function statusCheck(status: number, kernel: string, type?: TensorTypeInfo): void {
+  if (status === 0) return;
+  const what = type ? `${kernel} ${type.name}` : kernel;
   if (status === 4) throw new ZincError(`${what}: tensor type not supported by the kernels`);
-  if (status !== 0) throw new ZincError(`${what}: kernel returned status ${status}`);
+  throw new ZincError(`${what}: kernel returned status ${status}`);
 }
 
 function bind(variant: VariantName, threads: number, library: NativeLibrary): Kernels {
@@ -238,11 +248,11 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
     libraryPath: library.path,
     native: n,
     dotF32(a, b) {
-      check(a.length === b.length, `dotF32 lengths ${a.length} != ${b.length}`);
+      if (a.length !== b.length) argumentError(`dotF32 lengths ${a.length} != ${b.length}`);
       return n.zinc_dot_f32(a, b, a.length);
     },
     dotF32Reference(a, b) {
-      check(a.length === b.length, `dotF32Reference lengths ${a.length} != ${b.length}`);
+      if (a.length !== b.length) argumentError(`dotF32Reference lengths ${a.length} != ${b.length}`);
       return n.zinc_dot_f32_reference(a, b, a.length);
     },
     readChecksum(bytes) {
@@ -257,35 +267,35 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
     dequantizeRow(type, src, srcBytes, out) {
       wholeBlocks(type, out.length, "dequantizeRow");
       check(srcBytes >= rowBytes(type, out.length) && fits(src, rowBytes(type, out.length)), "dequantizeRow source too small");
-      statusCheck(n.zinc_dequantize_row(type.id, src, out, out.length), `dequantize ${type.name}`);
+      statusCheck(n.zinc_dequantize_row(type.id, src, out, out.length), "dequantize", type);
     },
-    quantizeRows(type, x, rows, cols, out) {
+    quantizeRows(type, x, rows, cols, out, outOffset = 0) {
       wholeBlocks(type, cols, "quantizeRows");
       check(x.length >= rows * cols, "quantizeRows input too small");
-      check(out.byteLength >= rows * rowBytes(type, cols), "quantizeRows output too small");
-      statusCheck(n.zinc_quantize_rows(type.id, x, out, rows, cols), `quantize to ${type.name}`);
+      check(Number.isInteger(outOffset) && outOffset >= 0 && out.byteLength >= outOffset + rows * rowBytes(type, cols), "quantizeRows output too small");
+      statusCheck(n.zinc_quantize_rows(type.id, x, outOffset === 0 ? out : addressInside(out, outOffset), rows, cols), "quantize to", type);
     },
     quantizeWeights(type, x, rows, cols, out) {
       wholeBlocks(type, cols, "quantizeWeights");
       check(x.length >= rows * cols, "quantizeWeights input too small");
       check(out.byteLength >= rows * rowBytes(type, cols), "quantizeWeights output too small");
-      statusCheck(n.zinc_quantize_weights(type.id, x, out, rows, cols), `quantize weights to ${type.name}`);
+      statusCheck(n.zinc_quantize_weights(type.id, x, out, rows, cols), "quantize weights to", type);
     },
     matmul(type, weights, weightBytes, xQuantized, y, rows, cols, tokens, oneTokenOrder = false, repackedOrder = false) {
-      check(type.activation !== undefined, `matmul: no kernel for ${type.name} weights`);
+      if (type.activation === undefined) argumentError(`matmul: no kernel for ${type.name} weights`);
       const act = tensorType(type.activation!);
       wholeBlocks(type, cols, "matmul weights");
       wholeBlocks(act, cols, "matmul activations");
-      check(weightBytes >= rows * rowBytes(type, cols) && fits(weights, rows * rowBytes(type, cols)), `matmul weights: ${weightBytes} bytes < ${rows} rows of ${cols} ${type.name}`);
+      if (!(weightBytes >= rows * rowBytes(type, cols) && fits(weights, rows * rowBytes(type, cols)))) argumentError(`matmul weights: ${weightBytes} bytes < ${rows} rows of ${cols} ${type.name}`);
       check(xQuantized.byteLength >= tokens * rowBytes(act, cols), "matmul activations too small");
       check(y.length >= tokens * rows, "matmul output too small");
-      statusCheck(n.zinc_matmul(type.id, weights, xQuantized, y, rows, cols, tokens, (oneTokenOrder ? 1 : 0) | (repackedOrder ? 2 : 0)), `matmul ${type.name}`);
+      statusCheck(n.zinc_matmul(type.id, weights, xQuantized, y, rows, cols, tokens, (oneTokenOrder ? 1 : 0) | (repackedOrder ? 2 : 0)), "matmul", type);
     },
     vecDotReference(type, weights, xQuantized, cols) {
-      check(type.activation !== undefined, `vecDotReference: no kernel for ${type.name}`);
+      if (type.activation === undefined) argumentError(`vecDotReference: no kernel for ${type.name}`);
       wholeBlocks(type, cols, "vecDotReference");
       check(fits(weights, rowBytes(type, cols)) && xQuantized.byteLength >= rowBytes(tensorType(type.activation!), cols), "vecDotReference sizes");
-      statusCheck(n.zinc_vec_dot_reference(type.id, weights, xQuantized, cols, dotOut), `vecDotReference ${type.name}`);
+      statusCheck(n.zinc_vec_dot_reference(type.id, weights, xQuantized, cols, dotOut), "vecDotReference", type);
       return dotOut[0];
     },
     rmsNorm(x, weight, out, rows, dim, eps) {
@@ -297,14 +307,14 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       n.zinc_layer_norm(x, weight, bias, out, rows, dim, eps);
     },
     ropeTable(tokens, positions, p, freqFactors, table) {
-      check(p.nRot % 2 === 0 && p.nRot <= maxHeadDim, `rope: n_rot ${p.nRot}`);
+      if (!(p.nRot % 2 === 0 && p.nRot <= maxHeadDim)) argumentError(`rope: n_rot ${p.nRot}`);
       check(positions.length >= tokens && table.length >= tokens * p.nRot, "ropeTable sizes");
       check(freqFactors === null || freqFactors.length >= p.nRot / 2, "rope frequency factors too short");
       statusCheck(n.zinc_rope_table(tokens, positions, setRopeParams(p), freqFactors, table), "rope table");
     },
     ropeApply(x, tokens, heads, headDim, p, table) {
       check(x.length >= tokens * heads * headDim && table.length >= tokens * p.nRot, "rope sizes");
-      check(p.nRot % 2 === 0 && p.nRot <= headDim && headDim <= maxHeadDim, `rope: n_rot ${p.nRot} / head_dim ${headDim}`);
+      if (!(p.nRot % 2 === 0 && p.nRot <= headDim && headDim <= maxHeadDim)) argumentError(`rope: n_rot ${p.nRot} / head_dim ${headDim}`);
       statusCheck(n.zinc_rope_apply(x, tokens, heads, headDim, setRopeParams(p), table), "rope");
     },
     swiglu(gate, up, out, count) {
@@ -353,7 +363,7 @@ function bind(variant: VariantName, threads: number, library: NativeLibrary): Ke
       const kvRow = p.kvHeadCount * p.headDim;
       check(q.length >= p.tokens * width && out.length >= p.tokens * width && positions.length >= p.tokens, "attention q/out sizes");
       const rowBytes = p.kvType === "q8_0" ? (kvRow / 32) * 34 : kvRow * 2;
-      check(p.kvType !== "q8_0" || p.headDim % 32 === 0, `a q8_0 KV cache needs head_dim divisible by 32 (it is ${p.headDim})`);
+      if (p.kvType === "q8_0" && p.headDim % 32 !== 0) argumentError(`a q8_0 KV cache needs head_dim divisible by 32 (it is ${p.headDim})`);
       const ring = p.ringRows ?? 0;
       // A ring must hold every key a query can see: the window of the first query up to the last query.
       check(ring === 0 || (p.window > 0 && ring >= p.window - 1 + p.tokens), "attention ring smaller than window + batch");
