@@ -9,7 +9,7 @@
 import { ZincError } from "../errors.ts";
 import { openGguf, type GgufFile, type TensorInfo } from "../gguf/reader.ts";
 import { rowBytes, tensorType, type TensorTypeInfo } from "../gguf/types.ts";
-import { loadKernels, nativeAddress, type Kernels, type RopeParams } from "../native/index.ts";
+import { loadKernels, nativeAddress, type AttentionParams, type Kernels, type RopeParams } from "../native/index.ts";
 import { readConfig, type ModelConfig } from "./config.ts";
 import { KvCache, type KvType } from "./kv-cache.ts";
 import { defaultBatchSize, estimateMemory, planMemory, streamingBytes, type MemoryEstimate, type MemoryMode } from "./memory.ts";
@@ -31,6 +31,41 @@ export interface ForwardOptions {
    * reproduce plain decoding bit for bit). By default a batch sums as llama.cpp's batched path does.
    */
   oneTokenOrder?: boolean;
+}
+
+/** No options: forward's default, one object for every call. */
+const noOptions: ForwardOptions = Object.freeze({});
+
+/**
+ * Views of the activation buffers for a chunk of T tokens, made the first time a chunk of T tokens runs and
+ * kept: decode runs the same T = 1 every token, and a forward pass then allocates nothing (a view per layer
+ * and buffer had been ~330 typed arrays a token for the GC).
+ */
+interface ChunkViews {
+  positions: Int32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  attn: Float32Array;
+  /** The chunk's rows of x and proj, and its last row alone (the last layer goes on with that row only). */
+  x: Float32Array;
+  proj: Float32Array;
+  xLast: Float32Array;
+  projLast: Float32Array;
+  gate: Float32Array;
+  up: Float32Array;
+  hidden: Float32Array;
+  /** The f16 K and V rows as bytes, for the cache. */
+  kHalfBytes: Uint8Array;
+  vHalfBytes: Uint8Array;
+}
+
+/** Views of one token's row in a buffer, made once per row of the batch. */
+interface RowViews {
+  x: Float32Array;
+  q: Float32Array;
+  attn: Float32Array;
+  position: Int32Array;
 }
 
 export interface ModelOptions {
@@ -99,6 +134,18 @@ export class Model {
   private readonly kvHalf: Uint16Array;
   private readonly kvHalfBytes: Uint8Array;
   private logits: Float32Array;
+  /** logits' first row (what forward returns for the last token), kept with logits. */
+  private lastLogits: Float32Array;
+  /** By chunk size: at most batchSize entries (prefill chunks of other sizes add one each, once). */
+  private readonly chunkViews = new Map<number, ChunkViews>();
+  private readonly rowViews: RowViews[];
+  /** cur's first row: GPT-2's position embedding is dequantized into it. */
+  private readonly curRow: Float32Array;
+  /** Fused QKV (Phi-3): each token's Q, K and V outputs; fused gate/up: each token's halves. */
+  private readonly qkvRows: { q: Float32Array; k: Float32Array; v: Float32Array }[] = [];
+  private readonly gateUpRows: { gate: Float32Array; up: Float32Array }[] = [];
+  /** Filled in place for each layer's attention call. */
+  private readonly attentionParams: AttentionParams;
   /** One rotation table per distinct set of rope parameters (Gemma 3 has two: local and global layers),
    * filled once per chunk for its positions and shared by every layer's Q and K. */
   private readonly ropeTables: { params: RopeParams; table: Float32Array }[] = [];
@@ -155,6 +202,32 @@ export class Model {
     this.kvHalf = new Uint16Array(B * Math.max(kWidth, vWidth));
     this.kvHalfBytes = new Uint8Array(this.kvHalf.buffer);
     this.logits = new Float32Array(c.vocabSize);
+    this.lastLogits = this.logits.subarray(0, c.vocabSize);
+    const E = c.embedding;
+    const attnWidth = c.headCount * c.valueDim;
+    this.curRow = this.cur.subarray(0, E);
+    this.rowViews = Array.from({ length: B }, (_, t) => ({
+      x: this.x.subarray(t * E, (t + 1) * E),
+      q: this.q.subarray(t * qWidth, (t + 1) * qWidth),
+      attn: this.attn.subarray(t * attnWidth, (t + 1) * attnWidth),
+      position: this.positions.subarray(t, t + 1),
+    }));
+    const qkv = this.qkv;
+    if (qkv) {
+      const width = qWidth + kWidth + vWidth;
+      for (let t = 0; t < B; t++) {
+        this.qkvRows.push({
+          q: qkv.subarray(t * width, t * width + qWidth),
+          k: qkv.subarray(t * width + qWidth, t * width + qWidth + kWidth),
+          v: qkv.subarray(t * width + qWidth + kWidth, (t + 1) * width),
+        });
+      }
+    }
+    if (c.arch === "phi3") {
+      const F = c.feedForward;
+      for (let t = 0; t < B; t++) this.gateUpRows.push({ gate: this.up.subarray(t * 2 * F, t * 2 * F + F), up: this.up.subarray(t * 2 * F + F, (t + 1) * 2 * F) });
+    }
+    this.attentionParams = { tokens: 1, headCount: c.headCount, kvHeadCount: c.kvHeadCount, headDim: c.headDim, kvLength: 0, window: 0, scale: c.attentionScale, softcap: c.attentionSoftcap, kvType: kvType, ringRows: 0, kvCells: 0 };
     this.cache = new KvCache(c.layerCount, this.contextLength, kWidth, vWidth, kvType, c.layers.map((l) => l.window), this.batchSize);
     const tableIndex = new Map<string, number>();
     this.ropeTableOfLayer = c.layers.map((l) => {
@@ -173,11 +246,39 @@ export class Model {
     this.kernels.dequantizeRow(t.type, nativeAddress(this.file.address + t.offset), t.byteSize, out);
   }
 
+  private views(T: number): ChunkViews {
+    const known = this.chunkViews.get(T);
+    if (known) return known;
+    const c = this.config;
+    const E = c.embedding;
+    const kWidth = c.kvHeadCount * c.headDim;
+    const vWidth = c.kvHeadCount * c.valueDim;
+    const F = c.feedForward;
+    const views: ChunkViews = {
+      positions: this.positions.subarray(0, T),
+      q: this.q.subarray(0, T * c.headCount * c.headDim),
+      k: this.k.subarray(0, T * kWidth),
+      v: this.v.subarray(0, T * vWidth),
+      attn: this.attn.subarray(0, T * c.headCount * c.valueDim),
+      x: this.x.subarray(0, T * E),
+      proj: this.proj.subarray(0, T * E),
+      xLast: this.x.subarray((T - 1) * E, T * E),
+      projLast: this.proj.subarray((T - 1) * E, T * E),
+      gate: this.gate.subarray(0, T * F),
+      up: this.up.subarray(0, T * F),
+      hidden: this.hidden.subarray(0, T * F),
+      kHalfBytes: this.kvHalfBytes.subarray(0, T * kWidth * 2),
+      vHalfBytes: this.kvHalfBytes.subarray(0, T * vWidth * 2),
+    };
+    this.chunkViews.set(T, views);
+    return views;
+  }
+
   /**
    * Runs `tokens` at positions cache.length, cache.length + 1, … and returns the logits of the last token
    * (or of every token with allLogits, as rows of vocabSize). The KV cache grows by tokens.length.
    */
-  forward(tokens: ArrayLike<number>, options: ForwardOptions = {}): Float32Array {
+  forward(tokens: ArrayLike<number>, options: ForwardOptions = noOptions): Float32Array {
     const c = this.config;
     if (tokens.length === 0) throw new ZincError("forward needs at least one token");
     if (this.cache.length + tokens.length > this.contextLength) {
@@ -187,14 +288,17 @@ export class Model {
       const t = tokens[i];
       if (!Number.isInteger(t) || t < 0 || t >= c.vocabSize) throw new ZincError(`token id ${t} is outside the vocabulary (0..${c.vocabSize - 1})`);
     }
-    if (options.allLogits && this.logits.length < tokens.length * c.vocabSize) this.logits = new Float32Array(tokens.length * c.vocabSize);
+    if (options.allLogits && this.logits.length < tokens.length * c.vocabSize) {
+      this.logits = new Float32Array(tokens.length * c.vocabSize);
+      this.lastLogits = this.logits.subarray(0, c.vocabSize);
+    }
     this.oneTokenOrder = options.oneTokenOrder ?? false;
     for (let start = 0; start < tokens.length; start += this.batchSize) {
       const end = Math.min(tokens.length, start + this.batchSize);
       const last = end === tokens.length;
       this.forwardChunk(tokens, start, end, options, last ? (options.allLogits ? "all" : "last") : options.allLogits ? "all" : "none", start);
     }
-    return options.allLogits ? this.logits.subarray(0, tokens.length * c.vocabSize) : this.logits.subarray(0, c.vocabSize);
+    return options.allLogits ? this.logits.subarray(0, tokens.length * c.vocabSize) : this.lastLogits;
   }
 
   private forwardChunk(tokens: ArrayLike<number>, start: number, end: number, options: ForwardOptions, logits: "none" | "last" | "all", logitRow: number): void {
@@ -206,14 +310,16 @@ export class Model {
     const position0 = this.cache.length;
     const capture = options.capture;
     for (let t = 0; t < T; t++) this.positions[t] = position0 + t;
-    const positions = this.positions.subarray(0, T);
-    if (c.arch !== "gpt2") for (const r of this.ropeTables) K.ropeTable(T, positions, r.params, w.ropeFactors, r.table);
+    const V = this.views(T);
+    const rowViews = this.rowViews;
+    const positions = V.positions;
+    if (c.arch !== "gpt2") for (let i = 0; i < this.ropeTables.length; i++) K.ropeTable(T, positions, this.ropeTables[i].params, w.ropeFactors, this.ropeTables[i].table);
 
     // ---- embedding: x[t] = token_embd[token] (dequantized row), scaled for Gemma, + learned positions (GPT-2)
     const embRow = rowBytes(w.tokenEmbedding.type, E);
     for (let t = 0; t < T; t++) {
       const id = tokens[start + t];
-      K.dequantizeRow(w.tokenEmbedding.type, nativeAddress(w.tokenEmbedding.address + id * embRow), embRow, this.x.subarray(t * E, (t + 1) * E));
+      K.dequantizeRow(w.tokenEmbedding.type, nativeAddress(w.tokenEmbedding.address + id * embRow), embRow, rowViews[t].x);
     }
     this.streamer?.afterEmbedding();
     this.streamer?.start();
@@ -222,8 +328,8 @@ export class Model {
       const pe = w.positionEmbedding;
       const peRow = rowBytes(pe.type, E);
       for (let t = 0; t < T; t++) {
-        K.dequantizeRow(pe.type, nativeAddress(pe.address + positions[t] * peRow), peRow, this.cur.subarray(0, E));
-        K.add(this.x.subarray(t * E), this.cur, this.x.subarray(t * E), E);
+        K.dequantizeRow(pe.type, nativeAddress(pe.address + positions[t] * peRow), peRow, this.curRow);
+        K.add(rowViews[t].x, this.cur, rowViews[t].x, E);
       }
     }
     capture?.("inp_embd", this.x.subarray(0, T * E), [T, E]);
@@ -233,22 +339,20 @@ export class Model {
     const vWidth = c.kvHeadCount * c.valueDim;
     for (let il = 0; il < c.layerCount; il++) {
       const L = w.layers[il];
-      const q = this.q.subarray(0, T * qWidth);
-      const k = this.k.subarray(0, T * kWidth);
-      const v = this.v.subarray(0, T * vWidth);
+      const { q, k, v } = V;
 
       // ---- attention block
       this.norm(this.x, L.attnNorm, L.attnNormBias, this.cur, T);
       capture?.(`blk.${il}.attn_norm`, this.cur.subarray(0, T * E), [T, E]);
       if (L.qkv) {
         const qkv = this.qkv!;
-        const width = qWidth + kWidth + vWidth;
         this.matmul(L.qkv, this.cur, T, qkv);
         if (L.qkvBias) K.addRows(qkv, L.qkvBias, T);
         for (let t = 0; t < T; t++) {
-          q.set(qkv.subarray(t * width, t * width + qWidth), t * qWidth);
-          k.set(qkv.subarray(t * width + qWidth, t * width + qWidth + kWidth), t * kWidth);
-          v.set(qkv.subarray(t * width + qWidth + kWidth, (t + 1) * width), t * vWidth);
+          const parts = this.qkvRows[t];
+          q.set(parts.q, t * qWidth);
+          k.set(parts.k, t * kWidth);
+          v.set(parts.v, t * vWidth);
         }
       } else {
         this.matmul(L.q!, this.cur, T, q);
@@ -274,35 +378,23 @@ export class Model {
       if (c.queryScale !== 1) K.scale(q, c.queryScale, T * qWidth);
 
       // K and V rows go into the cache as f16 (llama.cpp's default) or q8_0 (quantized as llama.cpp does).
-      this.storeCacheRows(k, T, kWidth, this.cache.keys[il], il, position0, this.cache.keyRowBytes);
-      this.storeCacheRows(v, T, vWidth, this.cache.values[il], il, position0, this.cache.valueRowBytes);
+      this.storeCacheRows(k, T, kWidth, this.cache.keys[il], il, position0, this.cache.keyRowBytes, V.kHalfBytes);
+      this.storeCacheRows(v, T, vWidth, this.cache.values[il], il, position0, this.cache.valueRowBytes, V.vHalfBytes);
 
-      const attn = this.attn.subarray(0, T * c.headCount * c.valueDim);
+      const attn = V.attn;
       // A batch summed in one-token order (speculative verification) runs each token's attention as its own
       // one-token step would: the one-query or split path for that token's cache length, never the tiled one.
       const step = this.oneTokenOrder ? 1 : T;
+      const p = this.attentionParams;
+      p.tokens = step;
+      p.window = c.layers[il].window;
+      p.ringRows = this.cache.ringRows(il);
       for (let t0 = 0; t0 < T; t0 += step) {
         const length = position0 + t0 + step;
-        K.attention(
-          {
-            tokens: step,
-            headCount: c.headCount,
-            kvHeadCount: c.kvHeadCount,
-            headDim: c.headDim,
-            kvLength: length,
-            window: c.layers[il].window,
-            scale: c.attentionScale,
-            softcap: c.attentionSoftcap,
-            kvType: this.cache.type,
-            ringRows: this.cache.ringRows(il),
-            kvCells: Math.max(length, this.cache.llamaKvCells(il, length)),
-          },
-          q.subarray(t0 * qWidth),
-          positions.subarray(t0, t0 + step),
-          this.cache.keys[il],
-          this.cache.values[il],
-          attn.subarray(t0 * c.headCount * c.valueDim),
-        );
+        p.kvLength = length;
+        p.kvCells = Math.max(length, this.cache.llamaKvCells(il, length));
+        const one = step === 1 ? rowViews[t0] : null;
+        K.attention(p, one ? one.q : q, one ? one.position : positions, this.cache.keys[il], this.cache.values[il], one ? one.attn : attn);
       }
       capture?.(`blk.${il}.attn_out`, attn, [T, c.headCount * c.valueDim]);
       this.matmul(L.output, attn, T, this.proj);
@@ -318,8 +410,8 @@ export class Model {
       }
       const r0 = lastLayer && logits === "last" ? T - 1 : 0;
       const R = T - r0;
-      const x = this.x.subarray(r0 * E, T * E);
-      const proj = this.proj.subarray(r0 * E, T * E);
+      const x = r0 === 0 ? V.x : V.xLast;
+      const proj = r0 === 0 ? V.proj : V.projLast;
       if (L.postAttentionNorm) K.rmsNorm(proj, L.postAttentionNorm, proj, R, E, c.normEps);
       K.add(proj, x, x, R * E);
       capture?.(`blk.${il}.attn_residual`, x, [R, E]);
@@ -327,23 +419,22 @@ export class Model {
       // ---- feed-forward block
       this.norm(x, L.ffnNorm, L.ffnNormBias, this.cur, R);
       const F = c.feedForward;
-      const hidden = this.hidden.subarray(0, R * F);
+      const VR = R === T ? V : this.views(R);
+      const hidden = VR.hidden;
       if (c.arch === "gpt2") {
         this.matmul(L.up, this.cur, R, hidden);
         if (L.upBias) K.addRows(hidden, L.upBias, R);
         K.gelu(hidden, hidden, R * F);
       } else if (c.arch === "phi3") {
         // Fused [gate | up] rows: split each token's 2F outputs.
-        const both = this.up.subarray(0, R * 2 * F);
-        this.matmul(L.up, this.cur, R, both);
+        this.matmul(L.up, this.cur, R, this.up);
         for (let t = 0; t < R; t++) {
-          this.gate.set(both.subarray(t * 2 * F, t * 2 * F + F), t * F);
-          this.hidden.set(both.subarray(t * 2 * F + F, (t + 1) * 2 * F), t * F);
+          this.gate.set(this.gateUpRows[t].gate, t * F);
+          this.hidden.set(this.gateUpRows[t].up, t * F);
         }
         K.swiglu(this.gate, this.hidden, hidden, R * F);
       } else {
-        const gate = this.gate.subarray(0, R * F);
-        const up = this.up.subarray(0, R * F);
+        const { gate, up } = VR;
         this.matmul(L.gate!, this.cur, R, gate);
         this.matmul(L.up, this.cur, R, up, true);
         if (c.activation === "gelu") K.geglu(gate, up, hidden, R * F);
@@ -365,9 +456,9 @@ export class Model {
     // ---- output: only the rows whose logits are wanted go through the final norm and the LM head
     const first = logits === "last" ? T - 1 : 0;
     const rows = T - first;
-    this.norm(this.x.subarray(first * E), w.outputNorm, w.outputNormBias, this.cur, rows);
+    this.norm(first === 0 ? this.x : rowViews[first].x, w.outputNorm, w.outputNormBias, this.cur, rows);
     capture?.("result_norm", this.cur.subarray(0, rows * E), [rows, E]);
-    const out = logits === "last" ? this.logits.subarray(0, c.vocabSize) : this.logits.subarray(logitRow * c.vocabSize, (logitRow + rows) * c.vocabSize);
+    const out = logits === "last" ? this.lastLogits : this.logits.subarray(logitRow * c.vocabSize, (logitRow + rows) * c.vocabSize);
     if (this.streamer) this.streamedOutput(rows, out);
     else this.matmul(w.output, this.cur, rows, out);
     if (c.finalSoftcap) K.softcap(out, c.finalSoftcap, rows * c.vocabSize);
@@ -397,16 +488,21 @@ export class Model {
   }
 
   /** Stores `count` K or V rows for positions position0… in a layer's cache; a ring wraps at most once. */
-  private storeCacheRows(rows: Float32Array, count: number, width: number, cache: Uint8Array, layer: number, position0: number, rowBytes: number): void {
+  private storeCacheRows(rows: Float32Array, count: number, width: number, cache: Uint8Array, layer: number, position0: number, rowBytes: number, halfBytes: Uint8Array): void {
     const slot = this.cache.row(layer, position0);
+    // Rows first..count-1 (if any) wrap to the ring's start.
     const first = Math.min(count, this.cache.rows[layer] - slot);
-    const segments: [from: number, n: number, slot: number][] = first === count ? [[0, count, slot]] : [[0, first, slot], [first, count - first, 0]];
     if (this.cache.type === "q8_0") {
-      for (const [from, n, at] of segments) this.kernels.quantizeRows(q8_0, rows.subarray(from * width), n, width, cache.subarray(at * rowBytes));
+      this.kernels.quantizeRows(q8_0, rows, first, width, cache, slot * rowBytes);
+      if (first < count) this.kernels.quantizeRows(q8_0, rows.subarray(first * width), count - first, width, cache);
       return;
     }
     this.kernels.f32ToF16(rows, this.kvHalf, count * width);
-    for (const [from, n, at] of segments) cache.set(this.kvHalfBytes.subarray(from * width * 2, (from + n) * width * 2), at * rowBytes);
+    if (first === count) cache.set(halfBytes, slot * rowBytes);
+    else {
+      cache.set(this.kvHalfBytes.subarray(0, first * width * 2), slot * rowBytes);
+      cache.set(this.kvHalfBytes.subarray(first * width * 2, count * width * 2), 0);
+    }
   }
 
   private norm(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, rows: number): void {
