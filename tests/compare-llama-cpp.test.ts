@@ -33,13 +33,18 @@ if [[ " $* " == *" -p 0 "* ]]; then echo "[$tg]"; else echo '[{"n_prompt": 16, "
   return { path, log };
 }
 
+/** The compare script with these arguments, its results file in the scratch directory, stderr captured. */
+function runCompare(args: string[]) {
+  return Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), ...args], {
+    env: { ...process.env, ZINC_RESULTS: join(dir, "results.jsonl") },
+    stderr: "pipe",
+  });
+}
+
 describe("scripts/compare-llama-cpp.ts", () => {
   test("alternates both engines, prints medians, ratios and generation's GB/s of weights", () => {
     const fake = fakeLlamaBench();
-    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", fake.path, "-m", stories, "-p", "16", "-n", "8", "--rounds", "3"], {
-      env: { ...process.env, ZINC_RESULTS: join(dir, "results.jsonl") },
-      stderr: "pipe",
-    });
+    const proc = runCompare(["--llama-bench", fake.path, "-m", stories, "-p", "16", "-n", "8", "--rounds", "3"]);
     const out = proc.stdout.toString();
     expect(proc.exitCode).toBe(0);
     // One llama-bench run per round, each of one repetition on the asked file and threads.
@@ -80,10 +85,7 @@ describe("scripts/compare-llama-cpp.ts", () => {
 
   test("-d runs both engines after a prefill of that many tokens", () => {
     const fake = fakeLlamaBench();
-    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", fake.path, "-m", stories, "-p", "16", "-n", "8", "-d", "32", "--rounds", "1"], {
-      env: { ...process.env, ZINC_RESULTS: join(dir, "results.jsonl") },
-      stderr: "pipe",
-    });
+    const proc = runCompare(["--llama-bench", fake.path, "-m", stories, "-p", "16", "-n", "8", "-d", "32", "--rounds", "1"]);
     const out = proc.stdout.toString();
     expect(proc.exitCode).toBe(0);
     expect(readFileSync(fake.log, "utf8").trim().split("\n").at(-1)).toBe(`-m ${stories} -t 2 -p 16 -n 8 -d 32 -r 1 -o json`);
@@ -96,10 +98,7 @@ describe("scripts/compare-llama-cpp.ts", () => {
 
   test("-p 0 measures generation alone: the round lines and the table name only tg", () => {
     const fake = fakeLlamaBench();
-    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", fake.path, "-m", stories, "-p", "0", "-n", "8", "--rounds", "2"], {
-      env: { ...process.env, ZINC_RESULTS: join(dir, "results.jsonl") },
-      stderr: "pipe",
-    });
+    const proc = runCompare(["--llama-bench", fake.path, "-m", stories, "-p", "0", "-n", "8", "--rounds", "2"]);
     const out = proc.stdout.toString();
     expect(proc.exitCode).toBe(0);
     const rounds = proc.stderr.toString().split("\n").filter((l) => l.startsWith("round "));
@@ -113,10 +112,10 @@ describe("scripts/compare-llama-cpp.ts", () => {
     const path = join(dir, "failing-llama-bench");
     writeFileSync(path, "#!/bin/bash\nexit 3\n");
     chmodSync(path, 0o755);
-    const proc = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", path, "-m", stories, "--rounds", "1"], { stderr: "pipe" });
+    const proc = runCompare(["--llama-bench", path, "-m", stories, "--rounds", "1"]);
     expect(proc.exitCode).toBe(1);
     expect(proc.stderr.toString()).toBe("compare-llama-cpp: llama-bench failed (exit 3): run it alone to see why\n");
-    const missing = Bun.spawnSync([process.execPath, join(repoRoot, "scripts", "compare-llama-cpp.ts"), "--llama-bench", path, "-m", join(dir, "none.gguf")], { stderr: "pipe" });
+    const missing = runCompare(["--llama-bench", path, "-m", join(dir, "none.gguf")]);
     expect(missing.exitCode).toBe(1);
     expect(missing.stderr.toString().trim().split("\n")).toHaveLength(1);
     expect(missing.stderr.toString()).toContain("none.gguf");
