@@ -47,11 +47,8 @@ interface ChunkViews {
   k: Float32Array;
   v: Float32Array;
   attn: Float32Array;
-  /** The chunk's rows of x and proj, and its last row alone (the last layer goes on with that row only). */
   x: Float32Array;
   proj: Float32Array;
-  xLast: Float32Array;
-  projLast: Float32Array;
   gate: Float32Array;
   up: Float32Array;
   hidden: Float32Array;
@@ -60,9 +57,11 @@ interface ChunkViews {
   vHalfBytes: Uint8Array;
 }
 
-/** Views of one token's row in a buffer, made once per row of the batch. */
+/** Views of one token's row in a buffer, made once per row of the batch (the last layer goes on with a
+ * chunk's last row of x and proj alone). */
 interface RowViews {
   x: Float32Array;
+  proj: Float32Array;
   q: Float32Array;
   attn: Float32Array;
   position: Int32Array;
@@ -208,6 +207,7 @@ export class Model {
     this.curRow = this.cur.subarray(0, E);
     this.rowViews = Array.from({ length: B }, (_, t) => ({
       x: this.x.subarray(t * E, (t + 1) * E),
+      proj: this.proj.subarray(t * E, (t + 1) * E),
       q: this.q.subarray(t * qWidth, (t + 1) * qWidth),
       attn: this.attn.subarray(t * attnWidth, (t + 1) * attnWidth),
       position: this.positions.subarray(t, t + 1),
@@ -262,8 +262,6 @@ export class Model {
       attn: this.attn.subarray(0, T * c.headCount * c.valueDim),
       x: this.x.subarray(0, T * E),
       proj: this.proj.subarray(0, T * E),
-      xLast: this.x.subarray((T - 1) * E, T * E),
-      projLast: this.proj.subarray((T - 1) * E, T * E),
       gate: this.gate.subarray(0, T * F),
       up: this.up.subarray(0, T * F),
       hidden: this.hidden.subarray(0, T * F),
@@ -410,8 +408,8 @@ export class Model {
       }
       const r0 = lastLayer && logits === "last" ? T - 1 : 0;
       const R = T - r0;
-      const x = r0 === 0 ? V.x : V.xLast;
-      const proj = r0 === 0 ? V.proj : V.projLast;
+      const x = r0 === 0 ? V.x : rowViews[r0].x;
+      const proj = r0 === 0 ? V.proj : rowViews[r0].proj;
       if (L.postAttentionNorm) K.rmsNorm(proj, L.postAttentionNorm, proj, R, E, c.normEps);
       K.add(proj, x, x, R * E);
       capture?.(`blk.${il}.attn_residual`, x, [R, E]);
